@@ -1,0 +1,66 @@
+import { z } from 'zod';
+import { AppError, ErrorCode } from './errors.js';
+
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const optionalString = z
+  .string()
+  .trim()
+  .optional()
+  .transform((v) => (v === '' ? undefined : v));
+
+/**
+ * Every configuration key of Verbatim. `.env.example` lists the same keys; a test keeps the two in step.
+ */
+export const configSchema = z
+  .object({
+    CORPUS_DIR: z.string().trim().min(1).default('corpus'),
+    DATA_DIR: z.string().trim().min(1).default('data'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+    EMBEDDINGS_PROVIDER: z.enum(['local', 'openai']).default('local'),
+    LOCAL_EMBEDDINGS_DIMENSIONS: positiveInt(1024),
+    EMBEDDINGS_BASE_URL: z.url().optional().or(z.literal('').transform(() => undefined)),
+    EMBEDDINGS_API_KEY: optionalString,
+    EMBEDDINGS_MODEL: optionalString,
+    EMBEDDINGS_DIMENSIONS: z.coerce.number().int().positive().optional(),
+    EMBEDDINGS_BATCH_SIZE: positiveInt(64),
+    EMBEDDINGS_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(4),
+    EMBEDDINGS_TIMEOUT_MS: positiveInt(30_000),
+
+    HNSW_M: positiveInt(16),
+    HNSW_EF_CONSTRUCTION: positiveInt(200),
+    HNSW_EF_SEARCH: z.coerce.number().int().min(50).default(100),
+
+    MAX_QUESTION_LENGTH: z.coerce.number().int().min(10).max(4000).default(500),
+    RETRIEVAL_TOP_K: z.coerce.number().int().min(1).max(50).default(6),
+    MAX_QUOTES: z.coerce.number().int().min(1).max(3).default(3),
+  })
+  .superRefine((c, ctx) => {
+    if (c.EMBEDDINGS_PROVIDER === 'openai') {
+      if (!c.EMBEDDINGS_BASE_URL)
+        ctx.addIssue({ code: 'custom', path: ['EMBEDDINGS_BASE_URL'], message: 'required when EMBEDDINGS_PROVIDER=openai' });
+      if (!c.EMBEDDINGS_MODEL)
+        ctx.addIssue({ code: 'custom', path: ['EMBEDDINGS_MODEL'], message: 'required when EMBEDDINGS_PROVIDER=openai' });
+    }
+  });
+
+/** The parsed, validated and frozen configuration. */
+export type Config = Readonly<z.infer<typeof configSchema>>;
+
+/** The keys the schema knows, in declaration order. */
+export const CONFIG_KEYS = Object.keys(configSchema.shape) as (keyof z.infer<typeof configSchema>)[];
+
+/**
+ * Parses the environment once. Every invalid key is reported in one error, so a misconfigured deployment is
+ * fixed in one go rather than one restart per key.
+ */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const input: Record<string, string | undefined> = {};
+  for (const key of CONFIG_KEYS) input[key] = env[key] === '' ? undefined : env[key];
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new AppError(ErrorCode.CONFIG_INVALID, `Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return Object.freeze(parsed.data);
+}
