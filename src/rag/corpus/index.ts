@@ -1,0 +1,10 @@
+export { loadCorpus, MAX_DOCUMENT_BYTES } from './load.js';
+export {
+  isSupportedFile,
+  parseDocument,
+  SUPPORTED_EXTENSIONS,
+  type ParseInput,
+  type ParseResult,
+  type SupportedExtension,
+} from './parse.js';
+export { computeContentHash, deriveDocumentId } from './ids.js';

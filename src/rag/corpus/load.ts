@@ -1,0 +1,136 @@
+import type { Dirent } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from '../../logger.js';
+import type { CorpusLoadResult, LoadFailure, SourceDocument } from '../types.js';
+import { isSupportedFile, parseDocument, SUPPORTED_EXTENSIONS } from './parse.js';
+
+/** Files larger than this are rejected without being read: no news article comes close. */
+export const MAX_DOCUMENT_BYTES = 20 * 1024 * 1024;
+
+/** Editor, download and OS artefacts: skipped silently rather than reported as unsupported documents. */
+const ARTEFACT = /(?:~|\.(?:swp|swo|tmp|bak|part|crdownload))$|^(?:thumbs\.db|desktop\.ini)$/i;
+
+function errorCode(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : err instanceof Error ? err.message : String(err);
+}
+
+async function listFiles(
+  dir: string,
+  relative: string,
+  failures: LoadFailure[],
+  logger: Logger,
+): Promise<string[]> {
+  let entries: Dirent[];
+  try {
+    entries = await readdir(path.join(dir, relative), { withFileTypes: true });
+  } catch (err) {
+    failures.push({ file: relative || '.', reason: `cannot read directory (${errorCode(err)})` });
+    return [];
+  }
+  const files: string[] = [];
+  for (const entry of entries) {
+    const rel = relative ? `${relative}/${entry.name}` : entry.name;
+    if (entry.name.startsWith('.')) {
+      logger.debug({ file: rel }, 'corpus entry ignored (hidden)');
+      continue;
+    }
+    if (entry.isDirectory()) {
+      files.push(...(await listFiles(dir, rel, failures, logger)));
+    } else if (entry.isFile()) {
+      files.push(rel);
+    } else if (entry.isSymbolicLink()) {
+      const target = await stat(path.join(dir, rel)).catch(() => undefined);
+      if (target?.isDirectory()) logger.debug({ file: rel }, 'corpus entry ignored (link to a directory)');
+      else files.push(rel);
+    }
+  }
+  return files;
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+async function readDocument(
+  dir: string,
+  file: string,
+): Promise<{ document: SourceDocument } | { reason: string }> {
+  const extension = path.posix.extname(file).toLowerCase();
+  if (!isSupportedFile(file)) {
+    const type = extension ? `unsupported file type ${extension}` : 'unsupported file type (no extension)';
+    return { reason: `${type} (supported: ${SUPPORTED_EXTENSIONS.join(', ')})` };
+  }
+  const absolute = path.join(dir, file);
+  let content: Buffer;
+  try {
+    const { size } = await stat(absolute);
+    if (size > MAX_DOCUMENT_BYTES) {
+      return { reason: `too large (${size} bytes, limit ${MAX_DOCUMENT_BYTES})` };
+    }
+    content = await readFile(absolute);
+  } catch (err) {
+    return { reason: `cannot read file (${errorCode(err)})` };
+  }
+  const parsed = parseDocument({ fileName: file, content });
+  return parsed.ok ? { document: parsed.document } : { reason: parsed.reason };
+}
+
+/**
+ * Loads every document of a corpus directory, recursively, in sorted path order.
+ *
+ * Hidden entries (dotfiles and dot-directories such as `.removed` or `.trash`) are ignored, and so are editor and
+ * OS artefacts (`*~`, `*.swp`, `*.tmp`, `*.bak`, `*.part`, `Thumbs.db`, ...); symbolic links to directories are not
+ * followed. Every other file is either loaded or reported in `failures` and logged as a warning: unsupported types
+ * (a `.pdf` or `.docx` someone expects to be indexed), unreadable or oversized files, files {@link parseDocument}
+ * rejects, and a second file whose id is already taken. A missing or unreadable directory is one failure with `file: '.'`, not an exception; an empty directory
+ * gives no documents and no failures, and the caller says so.
+ */
+export async function loadCorpus(dir: string, deps: { logger: Logger }): Promise<CorpusLoadResult> {
+  const { logger } = deps;
+  const documents: SourceDocument[] = [];
+  const failures: LoadFailure[] = [];
+  const report = (failure: LoadFailure): void => {
+    failures.push(failure);
+    logger.warn({ file: failure.file, reason: failure.reason }, 'corpus file skipped');
+  };
+
+  const root = await stat(dir).catch((err: unknown) => errorCode(err));
+  if (typeof root === 'string' || !root.isDirectory()) {
+    const reason =
+      root === 'ENOENT'
+        ? `corpus directory not found: ${dir}`
+        : typeof root === 'string'
+          ? `cannot read corpus directory ${dir} (${root})`
+          : `not a directory: ${dir}`;
+    report({ file: '.', reason });
+    return { documents, failures };
+  }
+
+  const listingFailures: LoadFailure[] = [];
+  const files = (await listFiles(dir, '', listingFailures, logger)).sort(compare);
+  listingFailures.forEach(report);
+
+  const owners = new Map<string, string>();
+  for (const file of files) {
+    if (ARTEFACT.test(path.posix.basename(file))) {
+      logger.debug({ file }, 'corpus entry ignored (editor or system artefact)');
+      continue;
+    }
+    const result = await readDocument(dir, file);
+    if ('reason' in result) {
+      report({ file, reason: result.reason });
+      continue;
+    }
+    const owner = owners.get(result.document.id);
+    if (owner !== undefined) {
+      report({ file, reason: `duplicate id ${result.document.id} (already used by ${owner})` });
+      continue;
+    }
+    owners.set(result.document.id, file);
+    documents.push(result.document);
+  }
+  logger.info({ dir, documents: documents.length, failures: failures.length }, 'corpus loaded');
+  return { documents, failures };
+}

@@ -1,0 +1,143 @@
+/**
+ * Text normalisation for the corpus, and the folding used to check that a quote is verbatim.
+ *
+ * `normalizeText` produces the one string every offset of the core points into; `foldForMatch` and
+ * `findVerbatim` compare a quote with that string while tolerating typographic variants, so a quote typed with
+ * straight apostrophes still matches « l’accès » and the original span can be shown as written.
+ */
+
+const LINE_BREAKS = /\r\n?|[\u000B\u000C\u0085\u2028\u2029]/g;
+/** Invisible format characters: zero-width spaces and joiners, word joiner, BOM, soft hyphen, bidi controls. */
+const INVISIBLE = /[\u00AD\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g;
+const CONTROLS = /[\u0000-\u0008\u000E-\u001F\u007F-\u009F]/g;
+/** Tab, no-break spaces (U+00A0, U+202F, French typography) and the other exotic spaces. */
+const EXOTIC_SPACES = /[\t\u00A0\u1680\u2000-\u200A\u202F\u205F\u3000]/g;
+
+/**
+ * Normalises a document's text: Unicode NFC; CRLF, CR, vertical tab, form feed and Unicode line separators become
+ * line breaks; BOM, zero-width and bidi characters and other control characters are removed; tabs and exotic spaces
+ * (no-break spaces included) become a plain space; runs of spaces collapse to one; lines are trimmed.
+ *
+ * Every non-empty line is a paragraph, and paragraphs are joined with exactly one blank line (`"\n\n"`). A single
+ * line break is therefore a paragraph break too: plain-text articles such as the seed put one paragraph per line,
+ * and the loaders emit one line per block. Typography (’ « » – …) is kept as written, for display.
+ */
+export function normalizeText(raw: string): string {
+  return raw
+    .replace(LINE_BREAKS, '\n')
+    .replace(INVISIBLE, '')
+    .replace(CONTROLS, '')
+    .replace(EXOTIC_SPACES, ' ')
+    .normalize('NFC')
+    .split('\n')
+    .map((line) => line.replace(/ {2,}/g, ' ').trim())
+    .filter((line) => line.length > 0)
+    .join('\n\n');
+}
+
+const FOLD_MAP: ReadonlyMap<string, string> = new Map([
+  ...[...'’‘‛ʼ′`´'].map((c) => [c, "'"] as const),
+  ...[...'«»“”„‟″'].map((c) => [c, '"'] as const),
+  ...[...'‐‑‒–—―'].map((c) => [c, '-'] as const),
+  ['…', '...'],
+]);
+const FOLDED_CHARS = new RegExp(`[${[...FOLD_MAP.keys()].join('')}]`, 'gu');
+
+function foldChars(s: string): string {
+  return s.replace(INVISIBLE, '').replace(FOLDED_CHARS, (c) => FOLD_MAP.get(c) ?? c);
+}
+
+/**
+ * Folds a string for verbatim comparison: NFC; invisible characters removed; apostrophe variants become `'`,
+ * quotation marks (« » “ ” „ ‟ ″) become `"`, dashes become `-`, `…` becomes `...`; every whitespace run becomes one
+ * space; the result is trimmed. Case and accents are kept: a quote must be word for word.
+ */
+export function foldForMatch(s: string): string {
+  return foldChars(s.normalize('NFC')).replace(/\s+/g, ' ').trim();
+}
+
+interface FoldedText {
+  folded: string;
+  /** Original start offset of each folded character. */
+  origStart: number[];
+  /** Original end offset (exclusive) of each folded character. */
+  origEnd: number[];
+  /** `canStart[i]`: a match may begin at folded index i without splitting an original character. */
+  canStart: boolean[];
+  /** `canEnd[j]`: a match may end (exclusive) at folded index j without splitting an original character. */
+  canEnd: boolean[];
+}
+
+const graphemes = new Intl.Segmenter('und', { granularity: 'grapheme' });
+
+function* units(s: string): Generator<{ unit: string; start: number }> {
+  if (s.normalize('NFC') === s) {
+    let start = 0;
+    for (const unit of s) {
+      yield { unit, start };
+      start += unit.length;
+    }
+    return;
+  }
+  for (const { segment, index } of graphemes.segment(s)) yield { unit: segment, start: index };
+}
+
+function foldWithOffsets(haystack: string): FoldedText {
+  const out: string[] = [];
+  const origStart: number[] = [];
+  const origEnd: number[] = [];
+  const canStart: boolean[] = [];
+  const canEnd: boolean[] = [false];
+  let lastWasSpace = false;
+  for (const { unit, start } of units(haystack)) {
+    const end = start + unit.length;
+    const f = foldChars(unit.normalize('NFC'));
+    if (f.length === 0) continue;
+    if (/^\s+$/.test(f)) {
+      if (lastWasSpace) {
+        origEnd[origEnd.length - 1] = end;
+        continue;
+      }
+      lastWasSpace = true;
+      out.push(' ');
+      origStart.push(start);
+      origEnd.push(end);
+      canStart.push(true);
+      canEnd.push(true);
+      continue;
+    }
+    lastWasSpace = false;
+    const chars = f.replace(/\s+/g, ' ');
+    for (let k = 0; k < chars.length; k += 1) {
+      out.push(chars[k] ?? '');
+      origStart.push(start);
+      origEnd.push(end);
+      canStart.push(k === 0);
+      canEnd.push(k === chars.length - 1);
+    }
+  }
+  canStart.push(false);
+  return { folded: out.join(''), origStart, origEnd, canStart, canEnd };
+}
+
+/**
+ * Finds `needle` in `haystack`, comparing both under {@link foldForMatch}, and returns the matching span as offsets
+ * into the original `haystack`, so that `haystack.slice(start, end)` shows the passage exactly as written. The span
+ * never splits an original character (a needle ending in `..` does not match half of a `…`). Returns the first
+ * match, or `undefined` when there is none or the needle is blank. Matching is by substring: word boundaries are the
+ * caller's concern.
+ */
+export function findVerbatim(haystack: string, needle: string): { start: number; end: number } | undefined {
+  const target = foldForMatch(needle);
+  if (target.length === 0) return undefined;
+  const { folded, origStart, origEnd, canStart, canEnd } = foldWithOffsets(haystack);
+  for (let i = folded.indexOf(target); i !== -1; i = folded.indexOf(target, i + 1)) {
+    const j = i + target.length;
+    if (canStart[i] && canEnd[j]) {
+      const start = origStart[i];
+      const end = origEnd[j - 1];
+      if (start !== undefined && end !== undefined) return { start, end };
+    }
+  }
+  return undefined;
+}
