@@ -34,15 +34,18 @@ export const configSchema = z
     MAX_QUESTION_LENGTH: z.coerce.number().int().min(10).max(4000).default(500),
     RETRIEVAL_TOP_K: z.coerce.number().int().min(1).max(50).default(6),
     MAX_QUOTES: z.coerce.number().int().min(1).max(3).default(3),
-  })
-  .superRefine((c, ctx) => {
-    if (c.EMBEDDINGS_PROVIDER === 'openai') {
-      if (!c.EMBEDDINGS_BASE_URL)
-        ctx.addIssue({ code: 'custom', path: ['EMBEDDINGS_BASE_URL'], message: 'required when EMBEDDINGS_PROVIDER=openai' });
-      if (!c.EMBEDDINGS_MODEL)
-        ctx.addIssue({ code: 'custom', path: ['EMBEDDINGS_MODEL'], message: 'required when EMBEDDINGS_PROVIDER=openai' });
-    }
+    RELEVANCE_FLOOR: z.coerce.number().min(0).max(1).default(0.3),
   });
+
+/** Rules between keys, checked on the raw input so they are reported together with the per-key errors. */
+function crossKeyIssues(input: Record<string, string | undefined>): string[] {
+  const issues: string[] = [];
+  if (input.EMBEDDINGS_PROVIDER === 'openai') {
+    for (const key of ['EMBEDDINGS_BASE_URL', 'EMBEDDINGS_MODEL'])
+      if (!input[key]?.trim()) issues.push(`  ${key}: required when EMBEDDINGS_PROVIDER=openai`);
+  }
+  return issues;
+}
 
 /** The parsed, validated and frozen configuration. */
 export type Config = Readonly<z.infer<typeof configSchema>>;
@@ -58,8 +61,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const input: Record<string, string | undefined> = {};
   for (const key of CONFIG_KEYS) input[key] = env[key] === '' ? undefined : env[key];
   const parsed = configSchema.safeParse(input);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
+  const lines = [
+    ...(parsed.success ? [] : parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`)),
+    ...crossKeyIssues(input),
+  ];
+  if (!parsed.success || lines.length > 0) {
     throw new AppError(ErrorCode.CONFIG_INVALID, `Invalid configuration:\n${lines.join('\n')}`);
   }
   return Object.freeze(parsed.data);

@@ -1,0 +1,105 @@
+import type { EmbeddingsInterface } from '@langchain/core/embeddings';
+import { analyze } from '../text/tokenize.js';
+import { canAnswer, type ExpectedAnswer } from './question-type.js';
+import type { RetrievedChunk } from '../types.js';
+import type { QuoteCandidate, VerifiableDocument } from './verify.js';
+
+/** Tuning of the extractive answerer. */
+export interface ExtractiveOptions {
+  /** At most this many quotes. */
+  maxQuotes: number;
+  /** A sentence scoring below this is never quoted; when none passes, the question gets `no_answer`. */
+  minScore: number;
+  /** Secondary quotes must score at least this share of the best one. */
+  secondaryRatio: number;
+}
+
+/** A candidate sentence with the signals that scored it. */
+export interface ScoredSentence extends QuoteCandidate {
+  sentenceIndex: number;
+  cosine: number;
+  overlap: number;
+  prior: number;
+}
+
+function cosine(a: number[], b: number[]): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i += 1) {
+    const x = a[i] as number;
+    const y = b[i] as number;
+    dot += x * y;
+    na += x * x;
+    nb += y * y;
+  }
+  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
+}
+
+/** Share of the question's content terms that the sentence contains. */
+function termOverlap(questionTerms: Set<string>, sentence: string): number {
+  if (questionTerms.size === 0) return 0;
+  const terms = new Set(analyze(sentence));
+  let found = 0;
+  for (const t of questionTerms) if (terms.has(t)) found += 1;
+  return found / questionTerms.size;
+}
+
+/**
+ * Scores every sentence of the retrieved passages against the question (embedding similarity, shared content
+ * terms, and the rank of the passage it came from) and returns them best first.
+ */
+export async function scoreSentences(
+  question: string,
+  queryVector: number[],
+  retrieved: readonly RetrievedChunk[],
+  getDocument: (id: string) => VerifiableDocument | undefined,
+  embeddings: EmbeddingsInterface,
+): Promise<ScoredSentence[]> {
+  const topScore = retrieved[0]?.score ?? 1;
+  const seen = new Map<string, { docId: string; sentenceIndex: number; text: string; prior: number }>();
+  for (const { chunk, score } of retrieved) {
+    const doc = getDocument(chunk.docId);
+    if (!doc) continue;
+    for (let i = chunk.firstSentence; i <= chunk.lastSentence; i += 1) {
+      const span = doc.sentences[i];
+      if (!span) continue;
+      const key = `${chunk.docId}#${i}`;
+      const prior = score / topScore;
+      const existing = seen.get(key);
+      if (!existing || existing.prior < prior) seen.set(key, { docId: chunk.docId, sentenceIndex: i, text: doc.text.slice(span.start, span.end), prior });
+    }
+  }
+  const candidates = [...seen.values()];
+  if (candidates.length === 0) return [];
+  const vectors = await embeddings.embedDocuments(candidates.map((c) => c.text));
+  const questionTerms = new Set(analyze(question));
+  return candidates
+    .map((c, i) => {
+      const cos = cosine(queryVector, vectors[i] ?? []);
+      const overlap = termOverlap(questionTerms, c.text);
+      return { ...c, cosine: cos, overlap, score: 0.55 * cos + 0.3 * overlap + 0.15 * c.prior };
+    })
+    .sort((a, b) => b.score - a.score);
+}
+
+/**
+ * Picks the quotes among scored sentences: only sentences that can answer the expected kind of answer (a date for
+ * « quand »…), the best one, then others close enough to it, in score order. A question about the title quotes the
+ * headline of the best document when its text starts with it.
+ */
+export function selectQuotes(
+  scored: readonly ScoredSentence[],
+  expected: ExpectedAnswer,
+  options: ExtractiveOptions,
+  getDocument: (id: string) => VerifiableDocument | undefined,
+): ScoredSentence[] {
+  if (expected === 'title') {
+    const headline = scored.find((s) => s.sentenceIndex === 0 && getDocument(s.docId)?.title.trim() === s.text.trim());
+    if (headline) return [{ ...headline, score: Math.max(headline.score, options.minScore) }];
+  }
+  const eligible = scored.filter((s) => canAnswer(s.text, expected));
+  const best = eligible[0];
+  if (!best || best.score < options.minScore) return [];
+  return eligible.filter((s) => s.score >= options.minScore && s.score >= best.score * options.secondaryRatio).slice(0, options.maxQuotes);
+}

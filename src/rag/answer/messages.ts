@@ -1,0 +1,46 @@
+import type { Language } from '../types.js';
+
+function listTitles(titles: readonly string[], language: Language): string {
+  const quoted = titles.map((t) => (language === 'fr' ? `« ${t} »` : `“${t}”`));
+  if (quoted.length <= 1) return quoted.join('');
+  const last = quoted.pop() as string;
+  return `${quoted.join(', ')} ${language === 'fr' ? 'et' : 'and'} ${last}`;
+}
+
+/** The one line that introduces the quotes of an answer. */
+export function framingLine(language: Language, quoteCount: number, titles: readonly string[], documentLanguages: readonly string[]): string {
+  const crossLingual = documentLanguages.some((l) => l !== language);
+  if (language === 'fr') {
+    const what = quoteCount === 1 ? 'le passage qui répond le mieux' : 'les passages qui répondent le mieux';
+    return `Voici ${what} à votre question, cité${quoteCount === 1 ? '' : 's'} mot pour mot de ${listTitles(titles, 'fr')} :`;
+  }
+  const what = quoteCount === 1 ? 'the passage that best answers' : 'the passages that best answer';
+  const note = crossLingual ? ', in the original language' : '';
+  return `Here ${quoteCount === 1 ? 'is' : 'are'} ${what} your question, quoted word for word from ${listTitles(titles, 'en')}${note}:`;
+}
+
+/** The answer to a question the sources do not answer: says so, and what they do cover. */
+export function noAnswerMessage(language: Language, titles: readonly string[]): string {
+  if (titles.length === 0) {
+    return language === 'fr' ? 'Le corpus est vide : aucune source ne permet de répondre.' : 'The corpus is empty: there are no sources to answer from.';
+  }
+  return language === 'fr'
+    ? `Je ne trouve pas la réponse dans les sources. Elles couvrent : ${listTitles(titles, 'fr')}.`
+    : `I can't find the answer in the sources. They cover: ${listTitles(titles, 'en')}.`;
+}
+
+/** Why a question was refused. */
+export function rejectionMessage(language: Language, reason: 'empty' | 'too_long' | 'corpus_empty', limit?: number): string {
+  switch (reason) {
+    case 'empty':
+      return language === 'fr' ? 'La question est vide.' : 'The question is empty.';
+    case 'too_long':
+      return language === 'fr'
+        ? `La question est trop longue : ${limit} caractères au plus.`
+        : `The question is too long: ${limit} characters at most.`;
+    case 'corpus_empty':
+      return language === 'fr'
+        ? 'Le corpus est vide : ajoutez des articles avant de poser des questions.'
+        : 'The corpus is empty: add articles before asking questions.';
+  }
+}

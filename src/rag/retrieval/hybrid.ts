@@ -1,0 +1,45 @@
+import type { ChunkRecord, RetrievedChunk } from '../types.js';
+
+/** The two searches hybrid retrieval fuses. {@link HnswVectorStore} provides both. */
+export interface SearchableIndex {
+  vectorSearch(query: number[], k: number): { record: ChunkRecord; score: number }[];
+  lexicalSearch(query: string, k: number): { record: ChunkRecord; score: number }[];
+}
+
+/** Tuning of {@link retrieve}. */
+export interface RetrievalOptions {
+  /** Passages returned. */
+  k: number;
+  /** Candidates taken from each search before fusion. */
+  candidates?: number;
+  /** Reciprocal rank fusion constant: larger flattens the rank curve. */
+  rrfK?: number;
+}
+
+/**
+ * Hybrid retrieval: nearest chunks by embedding and best chunks by BM25, fused with reciprocal rank fusion. The
+ * same chunk found by both is merged; chunks with identical text (an article stored twice) are merged too, the
+ * better-ranked one kept.
+ */
+export function retrieve(index: SearchableIndex, question: string, queryVector: number[], options: RetrievalOptions): RetrievedChunk[] {
+  const candidates = options.candidates ?? Math.max(20, options.k * 4);
+  const rrfK = options.rrfK ?? 60;
+  const fused = new Map<string, RetrievedChunk>();
+  const add = (hits: { record: ChunkRecord; score: number }[], field: 'vectorScore' | 'lexicalScore') => {
+    hits.forEach(({ record, score }, rank) => {
+      const entry = fused.get(record.id) ?? { chunk: record, score: 0 };
+      entry.score += 1 / (rrfK + rank + 1);
+      entry[field] = score;
+      fused.set(record.id, entry);
+    });
+  };
+  add(index.vectorSearch(queryVector, candidates), 'vectorScore');
+  add(index.lexicalSearch(question, candidates), 'lexicalScore');
+
+  const byText = new Map<string, RetrievedChunk>();
+  for (const entry of [...fused.values()].sort((a, b) => b.score - a.score)) {
+    const key = entry.chunk.text.replace(/\s+/g, ' ').trim();
+    if (!byText.has(key)) byText.set(key, entry);
+  }
+  return [...byText.values()].slice(0, options.k);
+}

@@ -1,0 +1,220 @@
+import Database from 'better-sqlite3';
+import type { Chunk, Sentence, SourceDocument } from '../types.js';
+
+/** A document as stored, with the sentence spans the chunker found in it. */
+export interface StoredDocument extends SourceDocument {
+  /** `[start, end]` offsets of each sentence in `text`. */
+  sentences: Sentence[];
+  /** ISO time the document entered the index. */
+  indexedAt: string;
+  /** Number of characters of the normalised text. */
+  size: number;
+}
+
+/** A chunk row: the chunk, its hnsw label and its vector. */
+export interface StoredChunk extends Chunk {
+  label: number;
+  vector: Float32Array;
+  /** SHA-256 of the chunk text: lets a changed document reuse the vectors of its unchanged passages. */
+  textHash: string;
+}
+
+/** The changes of one corpus update, applied in one transaction. */
+export interface CorpusChange {
+  removeDocumentIds: string[];
+  upsertDocuments: { document: StoredDocument; chunks: StoredChunk[] }[];
+  meta: Record<string, string>;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+  id TEXT PRIMARY KEY, title TEXT NOT NULL, language TEXT NOT NULL, source TEXT NOT NULL, url TEXT NOT NULL,
+  date TEXT NOT NULL, text TEXT NOT NULL, content_hash TEXT NOT NULL, path TEXT NOT NULL,
+  sentences TEXT NOT NULL, indexed_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+  label INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,
+  doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+  idx INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL,
+  first_sentence INTEGER NOT NULL, last_sentence INTEGER NOT NULL, text_hash TEXT NOT NULL, vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+CREATE INDEX IF NOT EXISTS chunks_text_hash ON chunks(text_hash);
+`;
+
+interface DocumentRow {
+  id: string;
+  title: string;
+  language: string;
+  source: string;
+  url: string;
+  date: string;
+  text: string;
+  content_hash: string;
+  path: string;
+  sentences: string;
+  indexed_at: string;
+}
+
+interface ChunkRow {
+  label: number;
+  id: string;
+  doc_id: string;
+  idx: number;
+  start: number;
+  end: number;
+  text: string;
+  first_sentence: number;
+  last_sentence: number;
+  text_hash: string;
+  vector: Buffer;
+}
+
+function toDocument(row: DocumentRow): StoredDocument {
+  const spans = JSON.parse(row.sentences) as [number, number][];
+  return {
+    id: row.id,
+    title: row.title,
+    language: row.language,
+    source: row.source,
+    url: row.url,
+    date: row.date,
+    text: row.text,
+    contentHash: row.content_hash,
+    path: row.path,
+    indexedAt: row.indexed_at,
+    size: row.text.length,
+    sentences: spans.map(([start, end], index) => ({ index, start, end, text: row.text.slice(start, end) })),
+  };
+}
+
+function toChunk(row: ChunkRow): StoredChunk {
+  const bytes = new Uint8Array(row.vector).slice();
+  return {
+    label: row.label,
+    id: row.id,
+    docId: row.doc_id,
+    index: row.idx,
+    start: row.start,
+    end: row.end,
+    text: row.text,
+    firstSentence: row.first_sentence,
+    lastSentence: row.last_sentence,
+    textHash: row.text_hash,
+    vector: new Float32Array(bytes.buffer, 0, bytes.byteLength / 4),
+  };
+}
+
+/**
+ * The durable half of the store: documents, chunks, their vectors and the manifest fields, in SQLite. Every
+ * corpus change is one transaction, so a crash leaves the previous corpus intact. The hnsw index is derived from
+ * this database and can always be rebuilt from it without embedding anything again.
+ */
+export class CorpusDatabase {
+  private readonly db: Database.Database;
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.exec(SCHEMA);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  getMeta(): Record<string, string> {
+    const rows = this.db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[];
+    return Object.fromEntries(rows.map((r) => [r.key, r.value]));
+  }
+
+  listDocuments(): StoredDocument[] {
+    return (this.db.prepare('SELECT * FROM documents ORDER BY id').all() as DocumentRow[]).map(toDocument);
+  }
+
+  /** Every chunk, ordered by label. Vectors included. */
+  *iterateChunks(): IterableIterator<StoredChunk> {
+    for (const row of this.db.prepare('SELECT * FROM chunks ORDER BY label').iterate() as IterableIterator<ChunkRow>) {
+      yield toChunk(row);
+    }
+  }
+
+  countChunks(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM chunks').get() as { n: number }).n;
+  }
+
+  /** Vectors already computed for these chunk texts, keyed by text hash. */
+  vectorsByTextHash(hashes: string[]): Map<string, Float32Array> {
+    const found = new Map<string, Float32Array>();
+    const statement = this.db.prepare('SELECT * FROM chunks WHERE text_hash = ? LIMIT 1');
+    for (const hash of new Set(hashes)) {
+      const row = statement.get(hash) as ChunkRow | undefined;
+      if (row) found.set(hash, toChunk(row).vector);
+    }
+    return found;
+  }
+
+  /** Labels of the chunks of these documents. */
+  labelsOfDocuments(ids: string[]): number[] {
+    const statement = this.db.prepare('SELECT label FROM chunks WHERE doc_id = ?').pluck();
+    return ids.flatMap((id) => statement.all(id) as number[]);
+  }
+
+  nextLabel(): number {
+    const max = (this.db.prepare('SELECT MAX(label) AS m FROM chunks').get() as { m: number | null }).m;
+    const stored = Number(this.getMeta().nextLabel ?? 0);
+    return Math.max(stored, (max ?? -1) + 1);
+  }
+
+  /** Applies a corpus change atomically. */
+  apply(change: CorpusChange): void {
+    const deleteDocument = this.db.prepare('DELETE FROM documents WHERE id = ?');
+    const insertDocument = this.db.prepare(
+      `INSERT INTO documents (id, title, language, source, url, date, text, content_hash, path, sentences, indexed_at)
+       VALUES (@id, @title, @language, @source, @url, @date, @text, @contentHash, @path, @sentences, @indexedAt)`,
+    );
+    const insertChunk = this.db.prepare(
+      `INSERT INTO chunks (label, id, doc_id, idx, start, "end", text, first_sentence, last_sentence, text_hash, vector)
+       VALUES (@label, @id, @docId, @index, @start, @end, @text, @firstSentence, @lastSentence, @textHash, @vector)`,
+    );
+    const setMeta = this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
+    this.db.transaction(() => {
+      for (const id of change.removeDocumentIds) deleteDocument.run(id);
+      for (const { document, chunks } of change.upsertDocuments) {
+        deleteDocument.run(document.id);
+        insertDocument.run({
+          ...document,
+          sentences: JSON.stringify(document.sentences.map((s) => [s.start, s.end])),
+        });
+        for (const chunk of chunks) {
+          insertChunk.run({
+            label: chunk.label,
+            id: chunk.id,
+            docId: chunk.docId,
+            index: chunk.index,
+            start: chunk.start,
+            end: chunk.end,
+            text: chunk.text,
+            firstSentence: chunk.firstSentence,
+            lastSentence: chunk.lastSentence,
+            textHash: chunk.textHash,
+            vector: Buffer.from(chunk.vector.buffer, chunk.vector.byteOffset, chunk.vector.byteLength),
+          });
+        }
+      }
+      for (const [key, value] of Object.entries(change.meta)) setMeta.run(key, value);
+    })();
+  }
+
+  /** Removes every document and chunk (used when the embedder or chunker changed and everything is re-embedded). */
+  clear(meta: Record<string, string>): void {
+    this.db.transaction(() => {
+      this.db.exec('DELETE FROM chunks; DELETE FROM documents; DELETE FROM meta;');
+      const setMeta = this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
+      for (const [key, value] of Object.entries(meta)) setMeta.run(key, value);
+    })();
+  }
+}

@@ -1,0 +1,63 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { writeFileAtomically } from './atomic-file.js';
+
+/** HNSW parameters recorded in the manifest. */
+export interface HnswParams {
+  space: 'cosine';
+  m: number;
+  efConstruction: number;
+  efSearch: number;
+}
+
+const manifestSchema = z.object({
+  formatVersion: z.literal(1),
+  embedder: z.object({ id: z.string(), dimensions: z.number().int().positive() }),
+  chunkerVersion: z.string(),
+  corpusHash: z.string(),
+  counts: z.object({
+    documents: z.number().int().min(0),
+    chunks: z.number().int().min(0),
+    deletedSlots: z.number().int().min(0),
+    capacity: z.number().int().min(0),
+  }),
+  hnsw: z.object({
+    space: z.literal('cosine'),
+    m: z.number().int().positive(),
+    efConstruction: z.number().int().positive(),
+    efSearch: z.number().int().positive(),
+  }),
+  generation: z.number().int().min(0),
+  builtAt: z.string(),
+  checksums: z.object({ index: z.string(), indexBytes: z.number().int().min(0) }),
+});
+
+/**
+ * What an index on disk was built from and with. It is checked at start-up: an index whose embedder, chunker,
+ * generation or checksum does not match is rebuilt rather than served.
+ */
+export type IndexManifest = z.infer<typeof manifestSchema>;
+
+/** Hash of the corpus content: the sorted (id, content hash) pairs of its documents. */
+export function corpusHash(documents: readonly { id: string; contentHash: string }[]): string {
+  const hash = createHash('sha256');
+  for (const d of [...documents].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
+    hash.update(`${d.id}\u0000${d.contentHash}\n`);
+  }
+  return hash.digest('hex');
+}
+
+/** Reads a manifest; `undefined` when it is missing, unreadable or not a valid manifest. */
+export async function readManifest(path: string): Promise<IndexManifest | undefined> {
+  try {
+    const parsed = manifestSchema.safeParse(JSON.parse(await readFile(path, 'utf8')));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function writeManifest(path: string, manifest: IndexManifest): Promise<void> {
+  await writeFileAtomically(path, `${JSON.stringify(manifest, null, 2)}\n`);
+}

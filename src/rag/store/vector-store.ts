@@ -1,0 +1,495 @@
+import { createHash } from 'node:crypto';
+import { mkdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Document, type DocumentInterface } from '@langchain/core/documents';
+import { VectorStore } from '@langchain/core/vectorstores';
+import hnswlib from 'hnswlib-node';
+import type { Logger } from '../../logger.js';
+import { CHUNKER_VERSION, chunkDocument } from '../chunking/index.js';
+import type { VerbatimEmbeddings } from '../embeddings/types.js';
+import type { ChunkRecord, SourceDocument } from '../types.js';
+import { publishAtomically, sha256File } from './atomic-file.js';
+import { CorpusDatabase, type StoredChunk, type StoredDocument } from './database.js';
+import { LexicalIndex, type LexicalHit } from './lexical.js';
+import { corpusHash, readManifest, writeManifest, type HnswParams, type IndexManifest } from './manifest.js';
+
+const { HierarchicalNSW } = hnswlib;
+type Hnsw = InstanceType<typeof HierarchicalNSW>;
+
+/** Progress of a corpus update, for progress bars. */
+export interface SyncProgress {
+  phase: 'embedding' | 'indexing';
+  done: number;
+  total: number;
+}
+
+/** What a corpus update did. */
+export interface SyncReport {
+  added: string[];
+  changed: string[];
+  removed: string[];
+  unchanged: string[];
+  /** Chunks embedded by this update (chunks whose text was already embedded are reused). */
+  chunksEmbedded: number;
+  /** Chunks in the index after the update. */
+  chunks: number;
+  durationMs: number;
+  /** True when the whole index was rebuilt (embedder or chunker changed). */
+  rebuilt: boolean;
+}
+
+/** Options of {@link HnswVectorStore.open}. */
+export interface HnswStoreOptions {
+  dataDir: string;
+  embeddings: VerbatimEmbeddings;
+  logger: Logger;
+  hnsw?: Partial<Omit<HnswParams, 'space'>>;
+  /** Share of deleted slots above which the hnsw index is rebuilt to free them. */
+  maxDeletedRatio?: number;
+  /** Texts embedded per call to the embeddings model; the event loop runs between calls. */
+  embedBatchSize?: number;
+}
+
+interface Snapshot {
+  generation: number;
+  records: Map<number, ChunkRecord>;
+  documents: Map<string, StoredDocument>;
+  chunkCounts: Map<string, number>;
+}
+
+function countChunks(records: Map<number, ChunkRecord>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const r of records.values()) counts.set(r.docId, (counts.get(r.docId) ?? 0) + 1);
+  return counts;
+}
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+const INDEX_FILE = 'index.hnsw';
+const MANIFEST_FILE = 'manifest.json';
+const DATABASE_FILE = 'corpus.sqlite';
+const DEFAULT_HNSW = { m: 16, efConstruction: 200, efSearch: 100 };
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+function toRecord(chunk: StoredChunk, doc: StoredDocument): ChunkRecord {
+  return {
+    id: chunk.id,
+    docId: chunk.docId,
+    index: chunk.index,
+    start: chunk.start,
+    end: chunk.end,
+    text: chunk.text,
+    firstSentence: chunk.firstSentence,
+    lastSentence: chunk.lastSentence,
+    title: doc.title,
+    url: doc.url,
+    source: doc.source,
+    date: doc.date,
+    language: doc.language,
+  };
+}
+
+/**
+ * The index: documents, chunks and vectors in SQLite (the durable truth), an hnswlib-node index derived from them,
+ * and a BM25 index over the same chunks, exposed through LangChain's `VectorStore`.
+ *
+ * Concurrency: every change runs under one writer lock, so `addPoint`, `markDelete` and `resizeIndex` never run
+ * while `writeIndex` is pending. Queries read an immutable snapshot (visible labels and documents); a change adds
+ * its points invisibly, then swaps the snapshot in one assignment, then hides the old points. A reader therefore sees
+ * either the old corpus or the new one, never a mix. Loads and rebuilds go into a new hnsw object that replaces the
+ * old reference, since `readIndex` on an object being searched crashes the process.
+ *
+ * Durability: the SQLite transaction commits first; then the hnsw file and the manifest are published atomically.
+ * A crash between the two leaves a manifest whose generation or checksum no longer matches, and the index is rebuilt
+ * from the stored vectors on the next start (no re-embedding).
+ */
+export class HnswVectorStore extends VectorStore {
+  declare FilterType: (record: ChunkRecord) => boolean;
+  override embeddings: VerbatimEmbeddings;
+
+  private readonly db: CorpusDatabase;
+  private readonly logger: Logger;
+  private readonly paths: { index: string; manifest: string };
+  private readonly params: HnswParams;
+  private readonly maxDeletedRatio: number;
+  private readonly embedBatchSize: number;
+  private index: Hnsw;
+  private lexical = new LexicalIndex();
+  private snapshot: Snapshot;
+  private deletedSlots = 0;
+  private writeLock: Promise<unknown> = Promise.resolve();
+  private currentManifest: IndexManifest | undefined;
+  private needsFullRebuild = false;
+
+  private constructor(options: HnswStoreOptions, db: CorpusDatabase) {
+    super(options.embeddings, {});
+    this.embeddings = options.embeddings;
+    this.db = db;
+    this.logger = options.logger;
+    this.paths = { index: join(options.dataDir, INDEX_FILE), manifest: join(options.dataDir, MANIFEST_FILE) };
+    this.params = { space: 'cosine', ...DEFAULT_HNSW, ...options.hnsw };
+    this.maxDeletedRatio = options.maxDeletedRatio ?? 0.25;
+    this.embedBatchSize = options.embedBatchSize ?? 64;
+    this.index = this.createIndex(1024);
+    this.snapshot = { generation: 0, records: new Map(), documents: new Map(), chunkCounts: new Map() };
+  }
+
+  _vectorstoreType(): string {
+    return 'verbatim-hnsw-sqlite';
+  }
+
+  /**
+   * Opens (or creates) the store in `dataDir`. The manifest is checked against the embedder and chunker: on a
+   * mismatch the stored corpus is dropped and the next {@link sync} re-embeds everything. A missing, truncated or
+   * corrupted hnsw file is rebuilt from the stored vectors.
+   */
+  static async open(options: HnswStoreOptions): Promise<HnswVectorStore> {
+    await mkdir(options.dataDir, { recursive: true });
+    const store = new HnswVectorStore(options, new CorpusDatabase(join(options.dataDir, DATABASE_FILE)));
+    await store.load();
+    return store;
+  }
+
+  /** The manifest of the index currently served. */
+  get manifest(): IndexManifest | undefined {
+    return this.currentManifest;
+  }
+
+  /** Documents currently served, sorted by id. */
+  listDocuments(): StoredDocument[] {
+    return [...this.snapshot.documents.values()].sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  getDocument(id: string): StoredDocument | undefined {
+    return this.snapshot.documents.get(id);
+  }
+
+  /** Number of chunks of a served document (0 when unknown). */
+  chunksOf(id: string): number {
+    return this.snapshot.chunkCounts.get(id) ?? 0;
+  }
+
+  get chunkCount(): number {
+    return this.snapshot.records.size;
+  }
+
+  /** Version of the served corpus: changes whenever a document is added, changed or removed. */
+  get corpusVersion(): string {
+    return `${this.snapshot.generation}:${(this.currentManifest?.corpusHash ?? corpusHash([])).slice(0, 12)}`;
+  }
+
+  /**
+   * Brings the index in line with `documents`: new and changed documents are chunked and embedded, removed ones
+   * dropped, unchanged ones (same content hash) left alone. Runs under the writer lock.
+   */
+  sync(documents: readonly SourceDocument[], onProgress?: (p: SyncProgress) => void): Promise<SyncReport> {
+    return this.exclusive(async () => {
+      const wanted = new Map(documents.map((d) => [d.id, d]));
+      const stored = new Map(this.db.listDocuments().map((d) => [d.id, d]));
+      const removed = [...stored.keys()].filter((id) => !wanted.has(id));
+      return this.applyChange(documents, removed, onProgress);
+    });
+  }
+
+  /** Adds or replaces some documents, leaving the others as they are. */
+  upsert(documents: readonly SourceDocument[], onProgress?: (p: SyncProgress) => void): Promise<SyncReport> {
+    return this.exclusive(() => this.applyChange(documents, [], onProgress));
+  }
+
+  /** Removes documents by id; unknown ids are ignored. */
+  remove(ids: readonly string[]): Promise<SyncReport> {
+    return this.exclusive(() => this.applyChange([], ids.filter((id) => this.snapshot.documents.has(id))));
+  }
+
+  /** LangChain: adds documents whose `metadata` carries at least an `id` and a `title`. */
+  async addDocuments(documents: DocumentInterface[]): Promise<string[]> {
+    const sources = documents.map((d, i) => {
+      const meta = d.metadata as Partial<SourceDocument>;
+      const id = meta.id ?? `doc-${sha256(d.pageContent).slice(0, 12)}-${i}`;
+      const base = { id, title: meta.title ?? id, language: meta.language ?? 'fr', source: meta.source ?? '', url: meta.url ?? '', date: meta.date ?? '', text: d.pageContent, path: meta.path ?? '' };
+      return { ...base, contentHash: sha256(JSON.stringify(base)) };
+    });
+    await this.upsert(sources);
+    return sources.map((s) => s.id);
+  }
+
+  /** LangChain: vectors come from this store's own embedder, so raw vectors cannot be added. */
+  async addVectors(): Promise<string[]> {
+    throw new Error('HnswVectorStore embeds its own documents: use addDocuments() or sync()');
+  }
+
+  /** LangChain: deletes documents by id (`{ ids }`). */
+  override async delete(params?: { ids?: string[] }): Promise<void> {
+    await this.remove(params?.ids ?? []);
+  }
+
+  /** LangChain: the `k` nearest chunks, scored by cosine similarity (1 is identical). */
+  async similaritySearchVectorWithScore(query: number[], k: number, filter?: this['FilterType']): Promise<[Document, number][]> {
+    return this.vectorSearch(query, k, filter).map(({ record, score }) => [
+      new Document({ pageContent: record.text, metadata: { ...record }, id: record.id }),
+      score,
+    ]);
+  }
+
+  /** Nearest chunks by cosine similarity, among those the current snapshot serves. */
+  vectorSearch(query: number[], k: number, filter?: (record: ChunkRecord) => boolean): { record: ChunkRecord; score: number }[] {
+    const { records } = this.snapshot;
+    if (records.size === 0) return [];
+    const index = this.index;
+    const visible = (label: number) => {
+      const record = records.get(label);
+      return record !== undefined && (!filter || filter(record));
+    };
+    const n = Math.min(k, records.size);
+    const result = index.searchKnn(query, n, visible);
+    return result.neighbors.flatMap((label, i) => {
+      const record = records.get(label);
+      return record ? [{ record, score: 1 - (result.distances[i] ?? 1) }] : [];
+    });
+  }
+
+  /** Best chunks by BM25, among those the current snapshot serves. */
+  lexicalSearch(query: string, k: number): { record: ChunkRecord; score: number }[] {
+    const { records } = this.snapshot;
+    return this.lexical
+      .query(query, k, (label) => records.has(label))
+      .flatMap((hit: LexicalHit) => {
+        const record = records.get(hit.label);
+        return record ? [{ record, score: hit.score }] : [];
+      });
+  }
+
+  /** Waits for pending changes, then closes the database. */
+  async close(): Promise<void> {
+    await this.exclusive(async () => this.db.close());
+  }
+
+  private exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.writeLock.then(task, task);
+    this.writeLock = run.catch(() => undefined);
+    return run;
+  }
+
+  private createIndex(capacity: number): Hnsw {
+    const index = new HierarchicalNSW(this.params.space, this.embeddings.dimensions);
+    index.initIndex({ maxElements: Math.max(capacity, 16), m: this.params.m, efConstruction: this.params.efConstruction, randomSeed: 100 });
+    index.setEf(this.params.efSearch);
+    return index;
+  }
+
+  private expectedIdentity() {
+    return { embedderId: this.embeddings.id, dimensions: String(this.embeddings.dimensions), chunkerVersion: CHUNKER_VERSION };
+  }
+
+  private async load(): Promise<void> {
+    const meta = this.db.getMeta();
+    const expected = this.expectedIdentity();
+    const mismatched = (Object.keys(expected) as (keyof typeof expected)[]).filter((key) => meta[key] !== undefined && meta[key] !== expected[key]);
+    if (mismatched.length > 0) {
+      this.logger.warn(
+        { code: 'INDEX_MISMATCH', stored: Object.fromEntries(mismatched.map((k) => [k, meta[k]])), expected },
+        'index was built with another embedder or chunker: it will be rebuilt',
+      );
+      this.needsFullRebuild = true;
+      return;
+    }
+    const documents = this.db.listDocuments();
+    const generation = Number(meta.generation ?? 0);
+    const manifest = await readManifest(this.paths.manifest);
+    const chunkCount = this.db.countChunks();
+    const problem = await this.checkIndexFile(manifest, generation, chunkCount);
+    let index: Hnsw;
+    if (problem === undefined && manifest) {
+      index = new HierarchicalNSW(this.params.space, this.embeddings.dimensions);
+      await index.readIndex(this.paths.index);
+      index.setEf(this.params.efSearch);
+      this.deletedSlots = manifest.counts.deletedSlots;
+    } else {
+      if (chunkCount > 0) this.logger.warn({ code: 'INDEX_CORRUPT', problem }, 'hnsw index file unusable: rebuilding it from stored vectors');
+      index = await this.buildIndexFromDatabase(chunkCount);
+    }
+    const lexical = new LexicalIndex();
+    const records = new Map<number, ChunkRecord>();
+    const byId = new Map(documents.map((d) => [d.id, d]));
+    for (const chunk of this.db.iterateChunks()) {
+      const doc = byId.get(chunk.docId);
+      if (!doc) continue;
+      records.set(chunk.label, toRecord(chunk, doc));
+      lexical.add(chunk.label, chunk.text);
+    }
+    this.index = index;
+    this.lexical = lexical;
+    this.snapshot = { generation, records, documents: byId, chunkCounts: countChunks(records) };
+    if (problem !== undefined) await this.persist(generation);
+    else this.currentManifest = manifest;
+  }
+
+  private async checkIndexFile(manifest: IndexManifest | undefined, generation: number, chunkCount: number): Promise<string | undefined> {
+    if (!manifest) return 'manifest missing or invalid';
+    if (manifest.generation !== generation) return `manifest generation ${manifest.generation} != database generation ${generation}`;
+    if (manifest.embedder.id !== this.embeddings.id || manifest.embedder.dimensions !== this.embeddings.dimensions) return 'embedder differs';
+    if (manifest.chunkerVersion !== CHUNKER_VERSION) return 'chunker differs';
+    if (manifest.hnsw.m !== this.params.m || manifest.hnsw.efConstruction !== this.params.efConstruction) return 'hnsw parameters differ';
+    if (manifest.counts.chunks !== chunkCount) return `manifest counts ${manifest.counts.chunks} chunks, database ${chunkCount}`;
+    try {
+      const size = (await stat(this.paths.index)).size;
+      if (size !== manifest.checksums.indexBytes) return `index file is ${size} bytes, manifest says ${manifest.checksums.indexBytes}`;
+      if ((await sha256File(this.paths.index)) !== manifest.checksums.index) return 'index file checksum mismatch';
+    } catch {
+      return 'index file missing';
+    }
+    return undefined;
+  }
+
+  private async buildIndexFromDatabase(chunkCount: number): Promise<Hnsw> {
+    const index = this.createIndex(Math.ceil(chunkCount * 1.25));
+    let added = 0;
+    for (const chunk of this.db.iterateChunks()) {
+      index.addPoint(Array.from(chunk.vector), chunk.label);
+      added += 1;
+      if (added % 2000 === 0) await yieldToEventLoop();
+    }
+    this.deletedSlots = 0;
+    return index;
+  }
+
+  private async embedAll(texts: string[], onProgress?: (p: SyncProgress) => void): Promise<Float32Array[]> {
+    const vectors: Float32Array[] = [];
+    for (let i = 0; i < texts.length; i += this.embedBatchSize) {
+      const batch = await this.embeddings.embedDocuments(texts.slice(i, i + this.embedBatchSize));
+      for (const v of batch) {
+        if (v.length !== this.embeddings.dimensions) throw new Error(`embedder returned ${v.length} dimensions, expected ${this.embeddings.dimensions}`);
+        vectors.push(Float32Array.from(v));
+      }
+      onProgress?.({ phase: 'embedding', done: vectors.length, total: texts.length });
+      await yieldToEventLoop();
+    }
+    return vectors;
+  }
+
+  private async applyChange(incoming: readonly SourceDocument[], removeIds: readonly string[], onProgress?: (p: SyncProgress) => void): Promise<SyncReport> {
+    const started = performance.now();
+    const rebuilt = this.needsFullRebuild;
+    const stored = new Map(this.db.listDocuments().map((d) => [d.id, d]));
+    const report: SyncReport = { added: [], changed: [], removed: [], unchanged: [], chunksEmbedded: 0, chunks: 0, durationMs: 0, rebuilt };
+    const toIndex: SourceDocument[] = [];
+    for (const doc of incoming) {
+      const previous = stored.get(doc.id);
+      if (!previous) report.added.push(doc.id);
+      else if (rebuilt || previous.contentHash !== doc.contentHash) report.changed.push(doc.id);
+      else {
+        report.unchanged.push(doc.id);
+        continue;
+      }
+      toIndex.push(doc);
+    }
+    report.removed = removeIds.filter((id) => stored.has(id));
+    const dropIds = rebuilt ? [...stored.keys()] : [...report.removed, ...report.changed];
+
+    const prepared = toIndex.map((doc) => {
+      const { sentences, chunks } = chunkDocument(doc);
+      return { doc, sentences, chunks: chunks.map((c) => ({ ...c, textHash: sha256(c.text) })) };
+    });
+    const allChunks = prepared.flatMap((p) => p.chunks);
+    const reusable = rebuilt ? new Map<string, Float32Array>() : this.db.vectorsByTextHash(allChunks.map((c) => c.textHash));
+    const missing = [...new Set(allChunks.filter((c) => !reusable.has(c.textHash)).map((c) => c.textHash))];
+    const textOf = new Map(allChunks.map((c) => [c.textHash, c.text]));
+    const fresh = await this.embedAll(missing.map((h) => textOf.get(h) ?? ''), onProgress);
+    missing.forEach((hash, i) => reusable.set(hash, fresh[i] as Float32Array));
+    report.chunksEmbedded = missing.length;
+
+    let nextLabel = this.db.nextLabel();
+    const indexedAt = new Date().toISOString();
+    const upserts = prepared.map(({ doc, sentences, chunks }) => ({
+      document: { ...doc, sentences, indexedAt, size: doc.text.length },
+      chunks: chunks.map((c): StoredChunk => ({ ...c, label: nextLabel++, vector: reusable.get(c.textHash) as Float32Array })),
+    }));
+
+    const generation = Number(this.db.getMeta().generation ?? 0) + 1;
+    const survivors = [...stored.values()].filter((d) => !dropIds.includes(d.id));
+    const finalDocuments = [...survivors, ...upserts.map((u) => u.document)];
+    const oldLabels = this.db.labelsOfDocuments(dropIds);
+    this.db.apply({
+      removeDocumentIds: dropIds,
+      upsertDocuments: upserts,
+      meta: { ...this.expectedIdentity(), generation: String(generation), nextLabel: String(nextLabel), corpusHash: corpusHash(finalDocuments) },
+    });
+    this.needsFullRebuild = false;
+
+    const newChunks = upserts.flatMap((u) => u.chunks);
+    await this.addPoints(newChunks, onProgress);
+    const records = new Map(this.snapshot.records);
+    const documents = new Map(this.snapshot.documents);
+    for (const id of dropIds) documents.delete(id);
+    for (const label of oldLabels) records.delete(label);
+    for (const { document, chunks } of upserts) {
+      documents.set(document.id, document);
+      for (const chunk of chunks) records.set(chunk.label, toRecord(chunk, document));
+    }
+    this.snapshot = { generation, records, documents, chunkCounts: countChunks(records) };
+
+    for (const label of oldLabels) {
+      this.lexical.remove(label);
+      try {
+        this.index.markDelete(label);
+        this.deletedSlots += 1;
+      } catch {
+        // the label was never in this index object (rebuilt from the database after the change)
+      }
+    }
+    if (this.deletedSlots > 0 && this.deletedSlots / Math.max(1, this.index.getCurrentCount()) > this.maxDeletedRatio) {
+      this.logger.info({ deletedSlots: this.deletedSlots, total: this.index.getCurrentCount() }, 'compacting hnsw index');
+      this.index = await this.buildIndexFromDatabase(this.db.countChunks());
+    }
+    await this.persist(generation);
+    report.chunks = records.size;
+    report.durationMs = Math.round(performance.now() - started);
+    return report;
+  }
+
+  private async addPoints(chunks: StoredChunk[], onProgress?: (p: SyncProgress) => void): Promise<void> {
+    const needed = this.index.getCurrentCount() + chunks.length;
+    if (needed > this.index.getMaxElements()) this.index.resizeIndex(Math.max(needed, this.index.getMaxElements() * 2));
+    for (let i = 0; i < chunks.length; i += 1) {
+      const chunk = chunks[i] as StoredChunk;
+      this.index.addPoint(Array.from(chunk.vector), chunk.label);
+      this.lexical.add(chunk.label, chunk.text);
+      if ((i + 1) % 1000 === 0) {
+        onProgress?.({ phase: 'indexing', done: i + 1, total: chunks.length });
+        await yieldToEventLoop();
+      }
+    }
+    onProgress?.({ phase: 'indexing', done: chunks.length, total: chunks.length });
+  }
+
+  private async persist(generation: number): Promise<void> {
+    const index = this.index;
+    await publishAtomically(this.paths.index, async (temporary) => {
+      await index.writeIndex(temporary);
+    });
+    const [checksum, size] = await Promise.all([sha256File(this.paths.index), stat(this.paths.index).then((s) => s.size)]);
+    const documents = [...this.snapshot.documents.values()];
+    const manifest: IndexManifest = {
+      formatVersion: 1,
+      embedder: { id: this.embeddings.id, dimensions: this.embeddings.dimensions },
+      chunkerVersion: CHUNKER_VERSION,
+      corpusHash: corpusHash(documents),
+      counts: { documents: documents.length, chunks: this.snapshot.records.size, deletedSlots: this.deletedSlots, capacity: index.getMaxElements() },
+      hnsw: this.params,
+      generation,
+      builtAt: new Date().toISOString(),
+      checksums: { index: checksum, indexBytes: size },
+    };
+    await writeManifest(this.paths.manifest, manifest);
+    this.currentManifest = manifest;
+  }
+
+  /** Deletes every file of the store in `dataDir` (for tests and `--rebuild`). */
+  static async destroy(dataDir: string): Promise<void> {
+    for (const file of [INDEX_FILE, MANIFEST_FILE, DATABASE_FILE, `${DATABASE_FILE}-wal`, `${DATABASE_FILE}-shm`]) {
+      await rm(join(dataDir, file), { force: true });
+    }
+  }
+}

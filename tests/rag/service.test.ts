@@ -1,0 +1,157 @@
+import { copyFile, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { createSilentLogger } from '../../src/logger.js';
+import { createApp, type App } from '../../src/main.js';
+import { temporaryDirectory } from '../helpers/documents.js';
+
+const SEED = 'corpus/microsoft-azure-israel-defense.md';
+const PANCAKES = `---
+id: crepes
+title: La recette des crêpes
+language: fr
+---
+Pour réussir la pâte à crêpes, mélangez la farine, les œufs et le lait.
+
+Laissez reposer la pâte une heure au réfrigérateur avant la cuisson.
+`;
+
+describe('QaService', () => {
+  let root: { path: string; cleanup: () => Promise<void> };
+  let corpusDir: string;
+  let app: App;
+
+  const start = async (env: Record<string, string> = {}) => {
+    app = await createApp(loadConfig({ CORPUS_DIR: corpusDir, DATA_DIR: join(root.path, 'data'), ...env }), createSilentLogger());
+    return app.service;
+  };
+
+  beforeEach(async () => {
+    root = await temporaryDirectory();
+    corpusDir = join(root.path, 'corpus');
+    await mkdir(corpusDir);
+    await copyFile(SEED, join(corpusDir, 'seed.md'));
+  });
+  afterEach(async () => {
+    await app?.close();
+    await root.cleanup();
+  });
+
+  it('rejects empty, blank and over-long questions with a reason', async () => {
+    const service = await start({ MAX_QUESTION_LENGTH: '40' });
+    await service.refresh();
+    expect(await service.ask('')).toMatchObject({ kind: 'rejected', reason: 'empty' });
+    expect(await service.ask(' \n\t\u0000 ')).toMatchObject({ kind: 'rejected', reason: 'empty' });
+    const long = await service.ask('Pourquoi Microsoft a-t-il suspendu ses services cloud en Israël ?');
+    expect(long).toMatchObject({ kind: 'rejected', reason: 'too_long', limit: 40 });
+    expect(long.kind === 'rejected' && long.message).toContain('40');
+  });
+
+  it('answers with quotes that are exact spans of the stored article, citing its title', async () => {
+    const service = await start();
+    await service.refresh();
+    const result = await service.ask('Qui a annoncé la suspension des services ?');
+    expect(result.kind).toBe('answer');
+    if (result.kind !== 'answer') return;
+    expect(result.quotes.length).toBeGreaterThanOrEqual(1);
+    expect(result.quotes.length).toBeLessThanOrEqual(3);
+    const doc = service.getDocument(result.quotes[0]?.docId ?? '');
+    for (const quote of result.quotes) expect(doc?.text.slice(quote.start, quote.end)).toBe(quote.text);
+    expect(result.sources[0]?.title).toBe(doc?.title);
+    expect(result.framing).toMatch(/^Voici/);
+  });
+
+  it('frames the answer in English for an English question', async () => {
+    const service = await start();
+    await service.refresh();
+    const result = await service.ask('What did the internal investigation at Microsoft find?');
+    expect(result.kind).toBe('answer');
+    if (result.kind === 'answer') {
+      expect(result.language).toBe('en');
+      expect(result.framing).toMatch(/^Here/);
+    }
+  });
+
+  it('says the sources do not answer an unrelated question, and what they cover', async () => {
+    const service = await start();
+    await service.refresh();
+    const result = await service.ask('Quelle est la meilleure recette de gâteau au chocolat ?');
+    expect(result.kind).toBe('no_answer');
+    if (result.kind === 'no_answer') {
+      expect(result.message).toContain('Je ne trouve pas');
+      expect(result.message).toContain('Microsoft');
+    }
+  });
+
+  it('reports added, changed, removed and unchanged documents on refresh', async () => {
+    const service = await start();
+    expect(await service.refresh()).toMatchObject({ kind: 'refreshed', added: ['microsoft-azure-israel-defense'] });
+    await writeFile(join(corpusDir, 'crepes.md'), PANCAKES);
+    expect(await service.refresh()).toMatchObject({ added: ['crepes'], unchanged: ['microsoft-azure-israel-defense'], changed: [], removed: [] });
+    await writeFile(join(corpusDir, 'crepes.md'), PANCAKES.replace('une heure', 'deux heures'));
+    expect(await service.refresh()).toMatchObject({ changed: ['crepes'], added: [] });
+    const answer = await service.ask('Combien de temps faut-il laisser reposer la pâte ?');
+    expect(answer.kind === 'answer' && answer.quotes[0]?.text).toContain('deux heures');
+    await writeFile(join(corpusDir, 'crepes.md.bak'), 'x');
+    await rm(join(corpusDir, 'crepes.md'));
+    expect(await service.refresh()).toMatchObject({ removed: ['crepes'] });
+  });
+
+  it('skips and names a file that cannot be parsed, indexes the others, and keeps an indexed version', async () => {
+    const service = await start();
+    await writeFile(join(corpusDir, 'crepes.md'), PANCAKES);
+    await service.refresh();
+    await writeFile(join(corpusDir, 'crepes.md'), Buffer.from([0xff, 0xfe, 0x00, 0x41, 0xc3, 0x28]));
+    await writeFile(join(corpusDir, 'broken.html'), Buffer.from([0x00, 0x01, 0x02, 0xff]));
+    const result = await service.refresh();
+    expect(result.kind).toBe('refreshed');
+    if (result.kind !== 'refreshed') return;
+    expect(result.failures.map((f) => f.file).sort()).toEqual(['broken.html', 'crepes.md']);
+    expect(result.kept).toEqual(['crepes']);
+    expect(service.listDocuments().map((d) => d.id).sort()).toEqual(['crepes', 'microsoft-azure-israel-defense']);
+  });
+
+  it('names a file that cannot be read and still indexes the others', async () => {
+    const service = await start();
+    await symlink(join(root.path, 'missing-target.md'), join(corpusDir, 'dangling.md'));
+    const result = await service.refresh();
+    expect(result.failures.map((f) => f.file)).toEqual(['dangling.md']);
+    expect(service.listDocuments().map((d) => d.id)).toEqual(['microsoft-azure-israel-defense']);
+  });
+
+  it('gives a clear message for an empty corpus and keeps the index it has', async () => {
+    const service = await start();
+    await service.refresh();
+    await rm(join(corpusDir, 'seed.md'));
+    const result = await service.refresh();
+    expect(result).toMatchObject({ kind: 'corpus_empty' });
+    expect(result.kind === 'corpus_empty' && result.message).toContain(corpusDir);
+    expect(service.listDocuments()).toHaveLength(1);
+  });
+
+  it('adds an uploaded file under a safe name, answers from it, then removes it recoverably', async () => {
+    const service = await start();
+    await service.refresh();
+    const bad = await service.addDocument({ fileName: 'photo.md', content: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0x00, 0xff]) });
+    expect(bad.kind).toBe('invalid');
+    expect((await readdir(corpusDir)).sort()).toEqual(['seed.md']);
+
+    const added = await service.addDocument({ fileName: '../../evil name.md', content: PANCAKES });
+    expect(added).toMatchObject({ kind: 'added', document: { id: 'crepes' } });
+    expect(await readdir(corpusDir)).toContain('crepes.md');
+    expect(await readdir(root.path)).not.toContain('evil name.md');
+    const answer = await service.ask('Que faut-il mélanger pour la pâte à crêpes ?');
+    expect(answer.kind === 'answer' && answer.quotes[0]?.docId).toBe('crepes');
+
+    const removed = await service.removeDocument('crepes');
+    expect(removed.kind).toBe('removed');
+    expect(await readdir(corpusDir)).not.toContain('crepes.md');
+    const aside = await readdir(join(corpusDir, '.removed'));
+    expect(aside).toHaveLength(1);
+    expect(await readFile(join(corpusDir, '.removed', aside[0] ?? ''), 'utf8')).toBe(PANCAKES);
+    const after = await service.ask('Que faut-il mélanger pour la pâte à crêpes ?');
+    expect(after.kind === 'answer' ? after.quotes.map((q) => q.docId) : []).not.toContain('crepes');
+    expect(await service.removeDocument('crepes')).toEqual({ kind: 'not_found', id: 'crepes' });
+  });
+});
