@@ -34,7 +34,7 @@ export const configSchema = z
     MAX_QUESTION_LENGTH: z.coerce.number().int().min(10).max(4000).default(500),
     RETRIEVAL_TOP_K: z.coerce.number().int().min(1).max(50).default(6),
     MAX_QUOTES: z.coerce.number().int().min(1).max(3).default(3),
-    RELEVANCE_FLOOR: z.coerce.number().min(0).max(1).default(0.3),
+    RELEVANCE_FLOOR: z.coerce.number().min(0).max(1).default(0.25),
   });
 
 /** Rules between keys, checked on the raw input so they are reported together with the per-key errors. */

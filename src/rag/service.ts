@@ -149,7 +149,7 @@ export function createQaService(deps: QaServiceDeps): QaService {
       kind: 'answer',
       id,
       language,
-      framing: framingLine(language, quotes.length, sources.map((s) => s.title), docLanguages),
+      framing: framingLine(language, quotes.length, docLanguages),
       quotes,
       sources,
       corpusVersion,

@@ -1,5 +1,5 @@
 import type { EmbeddingsInterface } from '@langchain/core/embeddings';
-import { analyze } from '../text/tokenize.js';
+import { contentWords, coverage, keySet } from './coverage.js';
 import { canAnswer, type ExpectedAnswer } from './question-type.js';
 import type { RetrievedChunk } from '../types.js';
 import type { QuoteCandidate, VerifiableDocument } from './verify.js';
@@ -36,15 +36,6 @@ function cosine(a: number[], b: number[]): number {
   return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
 }
 
-/** Share of the question's content terms that the sentence contains. */
-function termOverlap(questionTerms: Set<string>, sentence: string): number {
-  if (questionTerms.size === 0) return 0;
-  const terms = new Set(analyze(sentence));
-  let found = 0;
-  for (const t of questionTerms) if (terms.has(t)) found += 1;
-  return found / questionTerms.size;
-}
-
 /**
  * Scores every sentence of the retrieved passages against the question (embedding similarity, shared content
  * terms, and the rank of the passage it came from) and returns them best first.
@@ -73,11 +64,11 @@ export async function scoreSentences(
   const candidates = [...seen.values()];
   if (candidates.length === 0) return [];
   const vectors = await embeddings.embedDocuments(candidates.map((c) => c.text));
-  const questionTerms = new Set(analyze(question));
+  const questionWords = contentWords(question);
   return candidates
     .map((c, i) => {
       const cos = cosine(queryVector, vectors[i] ?? []);
-      const overlap = termOverlap(questionTerms, c.text);
+      const overlap = coverage(questionWords, keySet(c.text));
       return { ...c, cosine: cos, overlap, score: 0.55 * cos + 0.3 * overlap + 0.15 * c.prior };
     })
     .sort((a, b) => b.score - a.score);

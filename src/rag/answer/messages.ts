@@ -7,16 +7,26 @@ function listTitles(titles: readonly string[], language: Language): string {
   return `${quoted.join(', ')} ${language === 'fr' ? 'et' : 'and'} ${last}`;
 }
 
-/** The one line that introduces the quotes of an answer. */
-export function framingLine(language: Language, quoteCount: number, titles: readonly string[], documentLanguages: readonly string[]): string {
-  const crossLingual = documentLanguages.some((l) => l !== language);
+const LANGUAGE_NAMES: Record<string, { fr: string; en: string }> = {
+  fr: { fr: 'français', en: 'French' },
+  en: { fr: 'anglais', en: 'English' },
+};
+
+/**
+ * The one line that introduces the quotes of an answer. Sources are listed under the quotes, so the line stays
+ * short; it says when the quotes are in another language than the question.
+ */
+export function framingLine(language: Language, quoteCount: number, documentLanguages: readonly string[]): string {
+  const other = documentLanguages.find((l) => l !== language);
+  const otherName = other ? LANGUAGE_NAMES[other]?.[language] : undefined;
   if (language === 'fr') {
-    const what = quoteCount === 1 ? 'le passage qui répond le mieux' : 'les passages qui répondent le mieux';
-    return `Voici ${what} à votre question, cité${quoteCount === 1 ? '' : 's'} mot pour mot de ${listTitles(titles, 'fr')} :`;
+    const what = quoteCount === 1 ? 'le passage des sources qui répond le mieux' : 'les passages des sources qui répondent le mieux';
+    const original = other ? (otherName ? ` (en ${otherName} dans l’original)` : ' (dans la langue de l’original)') : '';
+    return `Voici ${what} à votre question, cité${quoteCount === 1 ? '' : 's'} mot pour mot${original} :`;
   }
-  const what = quoteCount === 1 ? 'the passage that best answers' : 'the passages that best answer';
-  const note = crossLingual ? ', in the original language' : '';
-  return `Here ${quoteCount === 1 ? 'is' : 'are'} ${what} your question, quoted word for word from ${listTitles(titles, 'en')}${note}:`;
+  const what = quoteCount === 1 ? 'the passage of the sources that best answers' : 'the passages of the sources that best answer';
+  const original = other ? (otherName ? ` (in the original ${otherName})` : ' (in the original language)') : '';
+  return `Here ${quoteCount === 1 ? 'is' : 'are'} ${what} your question, quoted word for word${original}:`;
 }
 
 /** The answer to a question the sources do not answer: says so, and what they do cover. */
