@@ -1,5 +1,6 @@
 import { readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Document } from '@langchain/core/documents';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config.js';
 import { createSilentLogger } from '../../../src/logger.js';
@@ -71,6 +72,19 @@ describe('HnswVectorStore', () => {
       hnsw: { space: 'cosine', efSearch: 100 },
     });
     expect(manifest.checksums.index).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('works through LangChain interfaces: similaritySearch, asRetriever, addDocuments and delete', async () => {
+    const store = await open(base);
+    await store.addDocuments([new Document({ pageContent: RECIPE.text, metadata: { id: 'recette', title: 'Crêpes' } })]);
+    await store.sync([AZURE, RECIPE]);
+    const [hit] = await store.similaritySearchWithScore('services Azure du ministère de la Défense', 1);
+    expect(hit?.[0].metadata).toMatchObject({ docId: 'azure', title: AZURE.title });
+    expect(hit?.[1]).toBeGreaterThan(0);
+    const docs = await store.asRetriever({ k: 1 }).invoke('farine et œufs pour les crêpes');
+    expect(docs[0]?.metadata.docId).toBe('recette');
+    await store.delete({ ids: ['recette'] });
+    expect(store.listDocuments().map((d) => d.id)).toEqual(['azure']);
   });
 
   it('never embeds an unchanged document twice, across restarts', async () => {
