@@ -87,18 +87,8 @@ export interface QaService {
 }
 
 function summarize(doc: StoredDocument, chunks: number): DocumentSummary {
-  return {
-    id: doc.id,
-    title: doc.title,
-    language: doc.language,
-    source: doc.source,
-    url: doc.url,
-    date: doc.date,
-    size: doc.size,
-    chunks,
-    indexedAt: doc.indexedAt,
-    path: doc.path,
-  };
+  const { text: _text, sentences: _sentences, contentHash: _hash, ...rest } = doc;
+  return { ...rest, chunks };
 }
 
 /** Builds the question-answering service over an opened store. */

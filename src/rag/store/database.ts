@@ -190,19 +190,7 @@ export class CorpusDatabase {
           sentences: JSON.stringify(document.sentences.map((s) => [s.start, s.end])),
         });
         for (const chunk of chunks) {
-          insertChunk.run({
-            label: chunk.label,
-            id: chunk.id,
-            docId: chunk.docId,
-            index: chunk.index,
-            start: chunk.start,
-            end: chunk.end,
-            text: chunk.text,
-            firstSentence: chunk.firstSentence,
-            lastSentence: chunk.lastSentence,
-            textHash: chunk.textHash,
-            vector: Buffer.from(chunk.vector.buffer, chunk.vector.byteOffset, chunk.vector.byteLength),
-          });
+          insertChunk.run({ ...chunk, vector: Buffer.from(chunk.vector.buffer, chunk.vector.byteOffset, chunk.vector.byteLength) });
         }
       }
       for (const [key, value] of Object.entries(change.meta)) setMeta.run(key, value);

@@ -74,21 +74,8 @@ function sha256(text: string): string {
 }
 
 function toRecord(chunk: StoredChunk, doc: StoredDocument): ChunkRecord {
-  return {
-    id: chunk.id,
-    docId: chunk.docId,
-    index: chunk.index,
-    start: chunk.start,
-    end: chunk.end,
-    text: chunk.text,
-    firstSentence: chunk.firstSentence,
-    lastSentence: chunk.lastSentence,
-    title: doc.title,
-    url: doc.url,
-    source: doc.source,
-    date: doc.date,
-    language: doc.language,
-  };
+  const { label: _label, vector: _vector, textHash: _textHash, ...rest } = chunk;
+  return { ...rest, title: doc.title, url: doc.url, source: doc.source, date: doc.date, language: doc.language };
 }
 
 /**
