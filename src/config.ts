@@ -2,6 +2,11 @@ import { z } from 'zod';
 import { AppError, ErrorCode } from './errors.js';
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const idList = z
+  .string()
+  .optional()
+  .transform((v) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean))
+  .pipe(z.array(z.string().regex(/^\d{5,25}$/, 'expected comma-separated Discord ids (digits)')));
 const optionalString = z
   .string()
   .trim()
@@ -35,6 +40,18 @@ export const configSchema = z
     RETRIEVAL_TOP_K: z.coerce.number().int().min(1).max(50).default(6),
     MAX_QUOTES: z.coerce.number().int().min(1).max(3).default(3),
     RELEVANCE_FLOOR: z.coerce.number().min(0).max(1).default(0.25),
+
+    DISCORD_TOKEN: optionalString,
+    DISCORD_API_BASE: z.url({ protocol: /^https?$/ }).default('https://discord.com/api'),
+    MODERATOR_ROLE_IDS: idList,
+    BOT_OWNER_IDS: idList,
+    ASK_COOLDOWN_SECONDS: z.coerce.number().min(0).max(3600).default(5),
+    MAX_CONCURRENT_ANSWERS: z.coerce.number().int().min(1).max(64).default(4),
+    MAX_QUEUED_ANSWERS: z.coerce.number().int().min(0).max(10_000).default(200),
+    CONVERSATION_TURNS: z.coerce.number().int().min(0).max(10).default(3),
+    CONVERSATION_TTL_MINUTES: z.coerce.number().min(1).max(1440).default(15),
+    MAX_UPLOAD_BYTES: z.coerce.number().int().min(1024).max(25 * 1024 * 1024).default(2 * 1024 * 1024),
+    FETCH_TIMEOUT_MS: positiveInt(15_000),
   });
 
 /** Rules between keys, checked on the raw input so they are reported together with the per-key errors. */

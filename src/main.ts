@@ -38,7 +38,10 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
       maxQuestionLength: config.MAX_QUESTION_LENGTH,
       topK: config.RETRIEVAL_TOP_K,
       extractive: { maxQuotes: config.MAX_QUOTES, minScore: config.RELEVANCE_FLOOR, secondaryRatio: 0.8 },
+      maxUploadBytes: config.MAX_UPLOAD_BYTES,
+      fetchTimeoutMs: config.FETCH_TIMEOUT_MS,
     },
+    ...(overrides.fetch ? { fetch: overrides.fetch } : {}),
   });
   return { service, store, close: () => store.close() };
 }

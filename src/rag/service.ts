@@ -7,7 +7,7 @@ import { expectedAnswer } from './answer/question-type.js';
 import { scoreSentences, selectQuotes, type ExtractiveOptions } from './answer/extractive.js';
 import type { AskResult, SourceRef } from './answer/types.js';
 import { verifyQuotes } from './answer/verify.js';
-import { loadCorpus, parseDocument } from './corpus/index.js';
+import { deriveDocumentId, downloadLimited, formatBytes, loadCorpus, parseDocument, sniffUpload } from './corpus/index.js';
 import type { VerbatimEmbeddings } from './embeddings/types.js';
 import { retrieve } from './retrieval/hybrid.js';
 import type { HnswVectorStore, SyncProgress, SyncReport } from './store/vector-store.js';
@@ -19,12 +19,15 @@ export type { AskResult, Answer, NoAnswer, Rejected, Quote, SourceRef } from './
 export type { SyncProgress, SyncReport } from './store/vector-store.js';
 export type { StoredDocument } from './store/database.js';
 
-/** Tuning of question answering. */
+/** Tuning of question answering and corpus operations. */
 export interface QaOptions {
   corpusDir: string;
   maxQuestionLength: number;
   topK: number;
   extractive: ExtractiveOptions;
+  /** Largest article file or web page accepted by {@link QaService.addDocument} and {@link QaService.addFromUrl}. */
+  maxUploadBytes: number;
+  fetchTimeoutMs: number;
 }
 
 /** Collaborators of the service. */
@@ -33,6 +36,8 @@ export interface QaServiceDeps {
   embeddings: VerbatimEmbeddings;
   logger: Logger;
   options: QaOptions;
+  /** Used to fetch web pages for {@link QaService.addFromUrl}; defaults to the global fetch. */
+  fetch?: typeof fetch;
 }
 
 /** A document as listed to users and moderators. */
@@ -78,8 +83,13 @@ export interface QaService {
   getDocument(id: string): StoredDocument | undefined;
   /** Re-reads the corpus directory and updates the index incrementally. */
   refresh(onProgress?: (p: SyncProgress) => void): Promise<RefreshResult>;
-  /** Validates a file, saves it in the corpus directory under a safe generated name, and indexes it. */
-  addDocument(file: { fileName: string; content: Buffer | string }): Promise<AddResult>;
+  /**
+   * Validates an uploaded file (type sniffed from its bytes, UTF-8 checked, size capped), saves it in the corpus
+   * directory under a safe generated name, and indexes it. Nothing is saved when validation or indexing fails.
+   */
+  addDocument(file: { fileName: string; content: Buffer }): Promise<AddResult>;
+  /** Downloads a web page (or text file), extracts its article text, and adds it like {@link addDocument}. */
+  addFromUrl(url: string): Promise<AddResult>;
   /** Moves a document's file aside (recoverable) and removes it from the index. */
   removeDocument(id: string): Promise<RemoveResult>;
   /** Version of the corpus currently served. */
@@ -89,6 +99,22 @@ export interface QaService {
 function summarize(doc: StoredDocument, chunks: number): DocumentSummary {
   const { text: _text, sentences: _sentences, contentHash: _hash, ...rest } = doc;
   return { ...rest, chunks };
+}
+
+const FOLLOW_UP_START = /^(?:et|mais|aussi|alors|and|but|also|so|what about|how about|et pour|et quant à|quant à|pourquoi ça|why)(?![\p{L}\p{N}])/iu;
+
+/**
+ * Whether a question leans on the previous turns (« et Amazon ? », "what about Google?"): it starts with a
+ * connector, or is too short to stand alone. Only then is the conversation's context added to the search.
+ */
+export function isFollowUp(question: string): boolean {
+  const words = question.split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+  return FOLLOW_UP_START.test(question.trim()) || words.length <= 2;
+}
+
+function withCanonicalLink(html: string, url: string): string {
+  const link = `<link rel="canonical" href="${url.replace(/&/g, '&amp;').replace(/"/g, '&quot;')}">`;
+  return /<head[^>]*>/i.test(html) ? html.replace(/<head[^>]*>/i, (head) => `${head}${link}`) : `${link}${html}`;
 }
 
 /** Builds the question-answering service over an opened store. */
@@ -116,7 +142,7 @@ export function createQaService(deps: QaServiceDeps): QaService {
 
     const corpusVersion = store.corpusVersion;
     const id = randomUUID();
-    const searchText = [...(askOptions.context ?? []), trimmed].join('\n');
+    const searchText = isFollowUp(trimmed) ? [...(askOptions.context ?? []), trimmed].join('\n') : trimmed;
     const queryVector = await embeddings.embedQuery(searchText);
     const retrieved = retrieve(store, searchText, queryVector, { k: options.topK });
     const getDocument = (docId: string) => store.getDocument(docId);
@@ -167,28 +193,54 @@ export function createQaService(deps: QaServiceDeps): QaService {
     });
   }
 
-  async function addDocument(file: { fileName: string; content: Buffer | string }): Promise<AddResult> {
+  const uniqueId = (id: string) => {
+    let candidate = id;
+    for (let n = 2; store.getDocument(candidate); n += 1) candidate = `${id}-${n}`;
+    return candidate;
+  };
+
+  async function addDocument(file: { fileName: string; content: Buffer }, sourceUrl?: string): Promise<AddResult> {
+    if (file.content.byteLength > options.maxUploadBytes) return { kind: 'invalid', reason: `larger than the ${formatBytes(options.maxUploadBytes)} limit` };
+    const sniffed = sniffUpload(file.fileName, file.content);
+    if (!sniffed.ok) return { kind: 'invalid', reason: sniffed.reason };
+    let content = file.content;
+    if (sourceUrl && sniffed.kind === '.html' && !/<link[^>]+rel=["']?canonical/i.test(content.toString('utf8'))) {
+      content = Buffer.from(withCanonicalLink(content.toString('utf8'), sourceUrl), 'utf8');
+    }
+    const derivedId = deriveDocumentId(basename(file.fileName.replaceAll('\\', '/')));
     return exclusive(async () => {
-      const ext = extname(basename(file.fileName)).toLowerCase();
-      const parsed = parseDocument({ fileName: basename(file.fileName), content: file.content });
+      const first = parseDocument({ fileName: `${derivedId}${sniffed.kind}`, content });
+      if (!first.ok) return { kind: 'invalid', reason: first.reason };
+      const explicitId = first.document.id !== derivedId;
+      const id = explicitId ? first.document.id : uniqueId(derivedId);
+      const fileName = store.getDocument(id)?.path || `${id}${sniffed.kind}`;
+      const parsed = id === derivedId ? first : parseDocument({ fileName, content });
       if (!parsed.ok) return { kind: 'invalid', reason: parsed.reason };
-      const previous = store.getDocument(parsed.document.id);
-      const fileName = previous?.path || `${parsed.document.id}${ext}`;
-      const target = join(options.corpusDir, fileName);
-      const temporary = join(options.corpusDir, `.${fileName}.${randomUUID()}.tmp`);
+      const document = { ...parsed.document, path: fileName };
+      const replaced = store.getDocument(document.id) !== undefined;
       await mkdir(options.corpusDir, { recursive: true });
-      await writeFile(temporary, file.content);
+      const temporary = join(options.corpusDir, `.${fileName}.${randomUUID()}.tmp`);
+      await writeFile(temporary, content);
       try {
-        const report = await store.upsert([{ ...parsed.document, path: fileName }]);
-        await rename(temporary, target);
-        const doc = store.getDocument(parsed.document.id) as StoredDocument;
-        logger.info({ docId: doc.id, file: fileName, replaced: previous !== undefined }, 'document added');
-        return { kind: 'added', document: summarize(doc, store.chunksOf(doc.id)), replaced: previous !== undefined, report };
+        const report = await store.upsert([document]);
+        await rename(temporary, join(options.corpusDir, fileName));
+        const doc = store.getDocument(document.id) as StoredDocument;
+        logger.info({ docId: doc.id, file: fileName, replaced }, 'document added');
+        return { kind: 'added', document: summarize(doc, store.chunksOf(doc.id)), replaced, report };
       } catch (err) {
         await rm(temporary, { force: true });
         throw err;
       }
     });
+  }
+
+  async function addFromUrl(url: string): Promise<AddResult> {
+    const download = await downloadLimited(url, { fetch: deps.fetch ?? fetch, maxBytes: options.maxUploadBytes, timeoutMs: options.fetchTimeoutMs });
+    if (!download.ok) return { kind: 'invalid', reason: download.reason };
+    const finalUrl = new URL(download.finalUrl);
+    const name = finalUrl.pathname.split('/').filter(Boolean).pop() ?? '';
+    const fileName = deriveDocumentId(name.replace(/\.[a-z0-9]+$/i, '')).startsWith('doc-') ? `${finalUrl.hostname}.html` : name;
+    return addDocument({ fileName, content: download.bytes }, download.finalUrl);
   }
 
   async function removeDocument(id: string): Promise<RemoveResult> {
@@ -224,7 +276,8 @@ export function createQaService(deps: QaServiceDeps): QaService {
     listDocuments,
     getDocument: (id) => store.getDocument(id),
     refresh,
-    addDocument,
+    addDocument: (file) => addDocument(file),
+    addFromUrl,
     removeDocument,
     get corpusVersion() {
       return store.corpusVersion;

@@ -137,7 +137,7 @@ describe('QaService', () => {
     expect(bad.kind).toBe('invalid');
     expect((await readdir(corpusDir)).sort()).toEqual(['seed.md']);
 
-    const added = await service.addDocument({ fileName: '../../evil name.md', content: PANCAKES });
+    const added = await service.addDocument({ fileName: '../../evil name.md', content: Buffer.from(PANCAKES) });
     expect(added).toMatchObject({ kind: 'added', document: { id: 'crepes' } });
     expect(await readdir(corpusDir)).toContain('crepes.md');
     expect(await readdir(root.path)).not.toContain('evil name.md');
@@ -153,5 +153,43 @@ describe('QaService', () => {
     const after = await service.ask('Que faut-il mélanger pour la pâte à crêpes ?');
     expect(after.kind === 'answer' ? after.quotes.map((q) => q.docId) : []).not.toContain('crepes');
     expect(await service.removeDocument('crepes')).toEqual({ kind: 'not_found', id: 'crepes' });
+  });
+
+  it('adds a web page by URL with its link, and gives a derived id that is taken a new one', async () => {
+    const { createServer } = await import('node:http');
+    const page = '<html><head><title>Amazon et l’armée</title></head><body><nav>Menu</nav><article><h1>Amazon et l’armée</h1><p>Amazon héberge désormais les données transférées par l’armée israélienne depuis Azure.</p><p>Le groupe n’a fait aucun commentaire sur ce contrat.</p></article><script>alert(1)</script></body></html>';
+    const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(page));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    try {
+      const service = await start();
+      await service.refresh();
+      const url = `http://127.0.0.1:${port}/news/amazon-armee.html`;
+      const first = await service.addFromUrl(url);
+      expect(first).toMatchObject({ kind: 'added', document: { id: 'amazon-armee', url, path: 'amazon-armee.html' } });
+      const stored = service.getDocument('amazon-armee');
+      expect(stored?.text).toContain('Amazon héberge désormais');
+      expect(stored?.text).not.toMatch(/alert|Menu/);
+      const second = await service.addFromUrl(url);
+      expect(second).toMatchObject({ kind: 'added', document: { id: 'amazon-armee-2' }, replaced: false });
+      const refreshed = await service.refresh();
+      expect(refreshed).toMatchObject({ unchanged: expect.arrayContaining(['amazon-armee', 'amazon-armee-2']), changed: [] });
+      expect(await service.addFromUrl(`http://127.0.0.1:${port}x/`)).toMatchObject({ kind: 'invalid' });
+    } finally {
+      server.close();
+    }
+  });
+
+  it('reads a follow-up with the previous question, and a standalone question without it', async () => {
+    const { isFollowUp } = await import('../../src/rag/service.js');
+    expect(isFollowUp('et Amazon ?')).toBe(true);
+    expect(isFollowUp('What about Google?')).toBe(true);
+    expect(isFollowUp('Pourquoi Microsoft a-t-il suspendu ses services ?')).toBe(false);
+    const service = await start();
+    await service.refresh();
+    const alone = await service.ask('et Google ?');
+    const followUp = await service.ask('et Google ?', { context: ['Que font les militaires israéliens de leurs données ?'] });
+    expect(alone.kind === 'answer' && followUp.kind === 'answer').toBe(true);
+    if (alone.kind === 'answer' && followUp.kind === 'answer') expect(followUp.quotes.map((q) => q.text)).not.toEqual(alone.quotes.map((q) => q.text));
   });
 });
