@@ -1,5 +1,7 @@
-import type { Config } from './config.js';
-import type { Logger } from './logger.js';
+import { startBot } from './bot/bot.js';
+import { loadConfig, type Config } from './config.js';
+import { AppError } from './errors.js';
+import { createLogger, type Logger } from './logger.js';
 import { createEmbeddings } from './rag/embeddings/index.js';
 import { createQaService, type QaService } from './rag/service.js';
 import { HnswVectorStore } from './rag/store/vector-store.js';
@@ -44,4 +46,47 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     ...(overrides.fetch ? { fetch: overrides.fetch } : {}),
   });
   return { service, store, close: () => store.close() };
+}
+
+/** How the bot process ends: the exit code and, for expected failures, one line for the operator. */
+export interface BotExit {
+  code: number;
+  message?: string;
+}
+
+/**
+ * `npm start`: parses the configuration, loads or builds the index before logging in, runs the bot, and on SIGINT or
+ * SIGTERM stops taking new questions, finishes those in flight, logs out and resolves with exit code 0.
+ */
+export async function runBot(
+  env: Record<string, string | undefined>,
+  options: { signals?: NodeJS.Signals[]; logger?: Logger; fetch?: typeof fetch } = {},
+): Promise<BotExit> {
+  let config: Config;
+  try {
+    config = loadConfig(env);
+  } catch (err) {
+    return { code: 78, message: (err as Error).message };
+  }
+  if (!config.DISCORD_TOKEN) return { code: 78, message: 'DISCORD_TOKEN is not set: put your bot token in .env (see .env.example).' };
+  const logger = options.logger ?? createLogger({ level: config.LOG_LEVEL });
+  const app = await createApp(config, logger, options.fetch ? { fetch: options.fetch } : {});
+  try {
+    const refreshed = await app.service.refresh();
+    if (refreshed.kind === 'corpus_empty') logger.warn(refreshed.message);
+    for (const failure of refreshed.failures) logger.warn(failure, 'corpus file skipped');
+    const bot = await startBot({ config, service: app.service, logger, ...(options.fetch ? { fetch: options.fetch } : {}) });
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      for (const s of options.signals ?? ['SIGINT', 'SIGTERM']) process.once(s, () => resolve(s));
+    });
+    logger.info({ signal }, 'shutting down: finishing questions in flight');
+    await bot.stop();
+    logger.info('bot stopped');
+    return { code: 0 };
+  } catch (err) {
+    if (err instanceof AppError) return { code: 1, message: err.message };
+    throw err;
+  } finally {
+    await app.close();
+  }
 }

@@ -17,6 +17,7 @@ import type { Language, LoadFailure, SourceDocument } from './types.js';
 
 export type { AskResult, Answer, NoAnswer, Rejected, Quote, SourceRef } from './answer/types.js';
 export type { SyncProgress, SyncReport } from './store/vector-store.js';
+export type { Language } from './types.js';
 export type { StoredDocument } from './store/database.js';
 
 /** Tuning of question answering and corpus operations. */

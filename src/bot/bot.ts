@@ -1,0 +1,91 @@
+import { once } from 'node:events';
+import { Client, DiscordjsErrorCodes, Events, GatewayIntentBits, Partials } from 'discord.js';
+import type { Config } from '../config.js';
+import { AppError, ErrorCode } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { QaService } from '../rag/service.js';
+import { BotStore } from './bot-store.js';
+import { commands } from './commands/index.js';
+import type { BotContext } from './context.js';
+import { createConversationMemory } from './conversations.js';
+import { createInteractionHandler } from './dispatch.js';
+import { createLimiter } from './limiter.js';
+import { createMessageHandler } from './messages.js';
+import { NO_MENTIONS } from './render.js';
+
+/** A logged-in bot. */
+export interface RunningBot {
+  client: Client<true>;
+  context: BotContext;
+  /** Stops taking questions, waits for those in flight, logs out. */
+  stop(): Promise<void>;
+}
+
+/** The discord.js client: no privileged intent (DMs and mentions carry their content), mentions never parsed. */
+export function createDiscordClient(config: Pick<Config, 'DISCORD_API_BASE'>): Client {
+  return new Client({
+    intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.DirectMessages],
+    // DM channels are not cached at start: without the Channel partial discord.js drops their first message.
+    partials: [Partials.Channel],
+    rest: { api: config.DISCORD_API_BASE },
+    allowedMentions: NO_MENTIONS,
+  });
+}
+
+/**
+ * Wires the handlers onto a client and logs in. A missing or rejected token is an {@link AppError} with a clear
+ * message; handler failures never reach the process (each handler has its own error boundary).
+ */
+export async function startBot(deps: { config: Config; service: QaService; logger: Logger; fetch?: typeof fetch; client?: Client }): Promise<RunningBot> {
+  const { config, service, logger } = deps;
+  if (!config.DISCORD_TOKEN) {
+    throw new AppError(ErrorCode.DISCORD_TOKEN_MISSING, 'DISCORD_TOKEN is not set: put your bot token in .env (see .env.example).');
+  }
+  const store = new BotStore(config.DATA_DIR);
+  const context: BotContext = {
+    service,
+    store,
+    logger,
+    limiter: createLimiter({ maxConcurrent: config.MAX_CONCURRENT_ANSWERS, maxQueued: config.MAX_QUEUED_ANSWERS, cooldownMs: config.ASK_COOLDOWN_SECONDS * 1000 }),
+    conversations: createConversationMemory({ turns: config.CONVERSATION_TURNS, ttlMs: config.CONVERSATION_TTL_MINUTES * 60_000 }),
+    policy: { moderatorRoleIds: config.MODERATOR_ROLE_IDS, ownerIds: config.BOT_OWNER_IDS },
+    fetch: deps.fetch ?? fetch,
+    settings: { maxUploadBytes: config.MAX_UPLOAD_BYTES, fetchTimeoutMs: config.FETCH_TIMEOUT_MS, maxQuestionLength: config.MAX_QUESTION_LENGTH },
+  };
+  const client = deps.client ?? createDiscordClient(config);
+  const onInteraction = createInteractionHandler(commands, context);
+  const onMessage = createMessageHandler(context, () => client.user?.id);
+  client.on(Events.InteractionCreate, (interaction) => void onInteraction(interaction));
+  client.on(Events.MessageCreate, (message) => void onMessage(message));
+  client.on(Events.Error, (err) => logger.error({ err }, 'discord client error'));
+  client.on(Events.ShardDisconnect, (event) => logger.warn({ code: event.code }, 'gateway disconnected'));
+  client.on(Events.ShardResume, () => logger.info('gateway connection resumed'));
+
+  const ready = once(client, Events.ClientReady);
+  ready.catch(() => undefined);
+  try {
+    await client.login(config.DISCORD_TOKEN);
+    await ready;
+  } catch (err) {
+    await client.destroy();
+    store.close();
+    const code = (err as { code?: unknown }).code;
+    const status = (err as { status?: unknown }).status;
+    if (code === DiscordjsErrorCodes.TokenInvalid || status === 401 || code === 4004) {
+      throw new AppError(ErrorCode.DISCORD_TOKEN_INVALID, 'Discord rejected DISCORD_TOKEN: check the bot token in .env.', { cause: err });
+    }
+    throw new AppError(ErrorCode.DISCORD_LOGIN_FAILED, `Could not connect to Discord at ${config.DISCORD_API_BASE}: ${(err as Error).message}`, { cause: err });
+  }
+  logger.info({ user: client.user?.tag, guilds: client.guilds.cache.size }, 'bot logged in');
+
+  return {
+    client: client as Client<true>,
+    context,
+    async stop() {
+      context.limiter.close();
+      await context.limiter.idle();
+      await client.destroy();
+      store.close();
+    },
+  };
+}

@@ -1,0 +1,72 @@
+import type { Message } from 'discord.js';
+import { detectLanguage } from '../rag/text/language.js';
+import { prepareAnswer, refusalMessage } from './answering.js';
+import type { BotContext } from './context.js';
+import { newErrorId } from './dispatch.js';
+import { languageOfLocale, t } from './i18n.js';
+import { NO_MENTIONS } from './render.js';
+
+/** The typing indicator lasts about 10 seconds; it is renewed while an answer is being prepared. */
+const TYPING_RENEW_MS = 8000;
+
+function stripBotMention(content: string, botId: string): string {
+  return content.replace(new RegExp(`<@!?${botId}>`, 'g'), ' ').replace(/\s+/g, ' ').trim();
+}
+
+/**
+ * Answers a guild message that mentions the bot (as a reply to it) and every direct message (with the recent turns
+ * of that conversation, so « et Amazon ? » is a follow-up). Other messages are ignored, and so are bots.
+ */
+export function createMessageHandler(ctx: BotContext, botUserId: () => string | undefined) {
+  return async (message: Message): Promise<void> => {
+    const botId = botUserId();
+    if (!botId || message.author.bot || message.author.id === botId) return;
+    const inDm = message.channel.isDMBased();
+    if (!inDm && !message.mentions.users.has(botId)) return;
+    const log = ctx.logger.child({ messageId: message.id, channel: inDm ? 'dm' : 'mention', guildId: message.guildId, userId: message.author.id });
+    const question = stripBotMention(message.content, botId);
+    const hint = message.guild ? languageOfLocale(message.guild.preferredLocale) : undefined;
+    const language = detectLanguage(question) ?? hint ?? 'fr';
+    const started = performance.now();
+    let typing: NodeJS.Timeout | undefined;
+    try {
+      if (question === '') {
+        await message.reply({ content: t(language).emptyQuestion, allowedMentions: NO_MENTIONS });
+        return;
+      }
+      const admission = ctx.limiter.tryAcquire(message.author.id);
+      if (admission.kind !== 'admitted') {
+        await message.reply({ content: refusalMessage(admission, language), allowedMentions: NO_MENTIONS });
+        return;
+      }
+      try {
+        const channel = message.channel;
+        if ('sendTyping' in channel) {
+          await channel.sendTyping().catch(() => undefined);
+          typing = setInterval(() => void channel.sendTyping().catch(() => undefined), TYPING_RENEW_MS);
+        }
+        const waiting = admission.position > 0 ? await message.reply({ content: t(language).queued(admission.position), allowedMentions: NO_MENTIONS }) : undefined;
+        await admission.ready;
+        const context = inDm ? ctx.conversations.context(message.author.id) : [];
+        const { result, pages } = await prepareAnswer(ctx, question, { userId: message.author.id, guildId: message.guildId, language: hint, context });
+        if (inDm && result.kind !== 'rejected') ctx.conversations.remember(message.author.id, question);
+        const [first, ...rest] = pages;
+        if (first) {
+          const payload = { content: first.content ?? '', embeds: first.embeds, components: first.components, allowedMentions: NO_MENTIONS };
+          if (waiting) await waiting.edit(payload);
+          else await message.reply(payload);
+        }
+        for (const page of rest) if ('send' in message.channel) await message.channel.send({ ...page, allowedMentions: NO_MENTIONS });
+        log.info({ durationMs: Math.round(performance.now() - started), kind: result.kind }, 'message answered');
+      } finally {
+        admission.release();
+      }
+    } catch (err) {
+      const errorId = newErrorId();
+      log.error({ err, errorId }, 'message handling failed');
+      await message.reply({ content: t(language).error(errorId), allowedMentions: NO_MENTIONS }).catch(() => undefined);
+    } finally {
+      if (typing) clearInterval(typing);
+    }
+  };
+}
