@@ -70,15 +70,17 @@ export async function runBot(
   }
   if (!config.DISCORD_TOKEN) return { code: 78, message: 'DISCORD_TOKEN is not set: put your bot token in .env (see .env.example).' };
   const logger = options.logger ?? createLogger({ level: config.LOG_LEVEL });
+  // Listen before starting: a signal during start-up then shuts down cleanly once the bot is up.
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
+    for (const s of options.signals ?? ['SIGINT', 'SIGTERM']) process.once(s, () => resolve(s));
+  });
   const app = await createApp(config, logger, options.fetch ? { fetch: options.fetch } : {});
   try {
     const refreshed = await app.service.refresh();
     if (refreshed.kind === 'corpus_empty') logger.warn(refreshed.message);
     for (const failure of refreshed.failures) logger.warn(failure, 'corpus file skipped');
     const bot = await startBot({ config, service: app.service, logger, ...(options.fetch ? { fetch: options.fetch } : {}) });
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
-      for (const s of options.signals ?? ['SIGINT', 'SIGTERM']) process.once(s, () => resolve(s));
-    });
+    const signal = await stopSignal;
     logger.info({ signal }, 'shutting down: finishing questions in flight');
     await bot.stop();
     logger.info('bot stopped');

@@ -10,6 +10,7 @@ import type { Logger } from '../../logger.js';
 import { downloadLimited, formatBytes } from '../../rag/corpus/index.js';
 import type { AddResult, DocumentSummary } from '../../rag/service.js';
 import type { BotContext, Command } from '../context.js';
+import { newErrorId } from '../dispatch.js';
 import { languageOfLocale } from '../i18n.js';
 import { NO_MENTIONS } from '../render.js';
 
@@ -145,15 +146,30 @@ export const corpus = {
     await interaction.deferReply({ flags: MessageFlags.Ephemeral });
     const fr = languageOfLocale(interaction.locale) === 'fr';
     const say: Say = (f, e) => (fr ? f : e);
-    switch (interaction.options.getSubcommand()) {
-      case 'refresh':
-        return refresh(interaction, ctx, say, log);
-      case 'add':
-        return add(interaction, ctx, say, log);
-      case 'remove':
-        return remove(interaction, ctx, say, log);
-      case 'list':
-        return list(interaction, ctx, say);
+    const subcommand = interaction.options.getSubcommand();
+    try {
+      switch (subcommand) {
+        case 'refresh':
+          return await refresh(interaction, ctx, say, log);
+        case 'add':
+          return await add(interaction, ctx, say, log);
+        case 'remove':
+          return await remove(interaction, ctx, say, log);
+        case 'list':
+          return await list(interaction, ctx, say);
+      }
+    } catch (err) {
+      // Moderators are told what failed, not just an id: the change was rolled back and they may retry.
+      const errorId = newErrorId();
+      log.error({ err, errorId, subcommand }, 'corpus change failed');
+      const reason = (err instanceof Error ? err.message : String(err)).slice(0, 300);
+      await reply(
+        interaction,
+        say(
+          `Échec de \`/corpus ${subcommand}\` : ${reason}. Le corpus et l’index précédents restent en service. Référence : \`${errorId}\`.`,
+          `\`/corpus ${subcommand}\` failed: ${reason}. The previous corpus and index keep serving. Reference: \`${errorId}\`.`,
+        ),
+      );
     }
   },
   async autocomplete(interaction, ctx) {

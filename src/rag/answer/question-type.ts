@@ -28,7 +28,7 @@ const PATTERNS: [ExpectedAnswer, RegExp][] = [
         'en quelle année|quelle année|what year|which year|quel jour|what day',
     ),
   ],
-  ['quantity', words('combien|how many|nombre de|number of|quel pourcentage|what percentage|what share|quelle part|quelle proportion')],
+  ['quantity', words('combien|quelle quantité|how many|nombre de|number of|quel pourcentage|what percentage|what share|quelle part|quelle proportion')],
 ];
 
 /** Classifies a question by the kind of answer it expects. */

@@ -1,0 +1,88 @@
+import { copyFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ApplicationCommandOptionType } from 'discord.js';
+import { startBot, type RunningBot } from '../../src/bot/bot.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import { createSilentLogger } from '../../src/logger.js';
+import { createApp, type App } from '../../src/main.js';
+import type { QaService } from '../../src/rag/service.js';
+import { temporaryDirectory } from '../helpers/documents.js';
+import { startDiscordDouble, type DiscordDouble, type RecordedRequest } from '../helpers/discord-double.js';
+
+export const SEED = 'corpus/microsoft-azure-israel-defense.md';
+
+/** A running bot, logged into a local Discord double, over a temporary copy of the corpus. */
+export interface Harness {
+  double: DiscordDouble;
+  bot: RunningBot;
+  app: App;
+  config: Config;
+  corpusDir: string;
+  root: string;
+  stop(): Promise<void>;
+}
+
+export async function startHarness(env: Record<string, string> = {}, wrapService?: (s: QaService) => QaService): Promise<Harness> {
+  const dir = await temporaryDirectory('verbatim-e2e-');
+  const corpusDir = join(dir.path, 'corpus');
+  await mkdir(corpusDir);
+  await copyFile(SEED, join(corpusDir, 'microsoft-azure-israel-defense.md'));
+  const double = await startDiscordDouble();
+  const config = loadConfig({
+    CORPUS_DIR: corpusDir,
+    DATA_DIR: join(dir.path, 'data'),
+    DISCORD_TOKEN: double.token,
+    DISCORD_API_BASE: double.apiBase,
+    ASK_COOLDOWN_SECONDS: '0',
+    MODERATOR_ROLE_IDS: double.moderatorRoleId,
+    BOT_OWNER_IDS: double.users.owner.id,
+    ...env,
+  });
+  const logger = createSilentLogger();
+  const app = await createApp(config, logger);
+  await app.service.refresh();
+  const service = wrapService ? wrapService(app.service) : app.service;
+  const bot = await startBot({ config, service, logger });
+  return {
+    double,
+    bot,
+    app,
+    config,
+    corpusDir,
+    root: dir.path,
+    async stop() {
+      await bot.stop().catch(() => undefined);
+      await app.close();
+      await double.close();
+      await dir.cleanup();
+    },
+  };
+}
+
+/** A slash command option. */
+export const option = (name: string, value: string | boolean, type = typeof value === 'boolean' ? ApplicationCommandOptionType.Boolean : ApplicationCommandOptionType.String) => ({
+  name,
+  type,
+  value,
+});
+
+/** `/corpus <sub>` options. */
+export const sub = (name: string, options: unknown[] = []) => [{ name, type: ApplicationCommandOptionType.Subcommand, options }];
+
+export const isCallback = (id: string) => (r: RecordedRequest) => r.method === 'POST' && r.path.startsWith(`/interactions/${id}/`);
+export const isOriginalEdit = (token: string) => (r: RecordedRequest) => r.method === 'PATCH' && r.path.endsWith(`/${token}/messages/@original`);
+export const isFinalEdit = (token: string) => (r: RecordedRequest) =>
+  isOriginalEdit(token)(r) && ((r.body?.embeds?.length ?? 0) > 0 || (r.body?.content ?? '').length > 0) && !String(r.body?.content ?? '').startsWith('⏳');
+
+/** The quotes of an answer embed, with Discord's Markdown escapes and citation numbers removed. */
+export function quotesOf(description: string): string[] {
+  return description
+    .split('\n\n')
+    .filter((block) => block.startsWith('> '))
+    .map((block) =>
+      block
+        .replace(/^> /gm, '')
+        .replace(/ \*\*\[\d+\]\*\*$/, '')
+        .replace(/\\([*_`~|>\\])/g, '$1'),
+    );
+}
