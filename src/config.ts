@@ -41,6 +41,13 @@ export const configSchema = z
     MAX_QUOTES: z.coerce.number().int().min(1).max(3).default(3),
     RELEVANCE_FLOOR: z.coerce.number().min(0).max(1).default(0.25),
 
+    LLM_BASE_URL: z.url().optional().or(z.literal('').transform(() => undefined)),
+    LLM_MODEL: optionalString,
+    LLM_API_KEY: optionalString,
+    LLM_TIMEOUT_MS: positiveInt(30_000),
+    LLM_TEMPERATURE: z.coerce.number().min(0).max(2).default(0.1),
+    LLM_MAX_RETRIES: z.coerce.number().int().min(0).max(6).default(2),
+
     DISCORD_TOKEN: optionalString,
     DISCORD_API_BASE: z.url({ protocol: /^https?$/ }).default('https://discord.com/api'),
     MODERATOR_ROLE_IDS: idList,
@@ -61,6 +68,7 @@ function crossKeyIssues(input: Record<string, string | undefined>): string[] {
     for (const key of ['EMBEDDINGS_BASE_URL', 'EMBEDDINGS_MODEL'])
       if (!input[key]?.trim()) issues.push(`  ${key}: required when EMBEDDINGS_PROVIDER=openai`);
   }
+  if (input.LLM_MODEL?.trim() && !input.LLM_BASE_URL?.trim()) issues.push('  LLM_BASE_URL: required when LLM_MODEL is set');
   return issues;
 }
 
