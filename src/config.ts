@@ -47,6 +47,7 @@ export const configSchema = z
     LLM_TIMEOUT_MS: positiveInt(30_000),
     LLM_TEMPERATURE: z.coerce.number().min(0).max(2).default(0.1),
     LLM_MAX_RETRIES: z.coerce.number().int().min(0).max(6).default(2),
+    STREAM_EDIT_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(1500),
 
     DISCORD_TOKEN: optionalString,
     DISCORD_API_BASE: z.url({ protocol: /^https?$/ }).default('https://discord.com/api'),

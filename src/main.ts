@@ -3,6 +3,7 @@ import { loadConfig, type Config } from './config.js';
 import { AppError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { createEmbeddings } from './rag/embeddings/index.js';
+import { createChatModel } from './rag/llm/chat-model.js';
 import { createQaService, type QaService } from './rag/service.js';
 import { HnswVectorStore } from './rag/store/vector-store.js';
 
@@ -31,10 +32,12 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     hnsw: { m: config.HNSW_M, efConstruction: config.HNSW_EF_CONSTRUCTION, efSearch: config.HNSW_EF_SEARCH },
     embedBatchSize: config.EMBEDDINGS_BATCH_SIZE,
   });
+  const chatModel = createChatModel(config, { logger, ...(overrides.fetch ? { fetch: overrides.fetch } : {}) });
   const service = createQaService({
     store,
     embeddings,
     logger,
+    ...(chatModel ? { chatModel } : {}),
     options: {
       corpusDir: config.CORPUS_DIR,
       maxQuestionLength: config.MAX_QUESTION_LENGTH,
@@ -42,6 +45,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
       extractive: { maxQuotes: config.MAX_QUOTES, minScore: config.RELEVANCE_FLOOR, secondaryRatio: 0.8 },
       maxUploadBytes: config.MAX_UPLOAD_BYTES,
       fetchTimeoutMs: config.FETCH_TIMEOUT_MS,
+      llmTimeoutMs: config.LLM_TIMEOUT_MS,
     },
     ...(overrides.fetch ? { fetch: overrides.fetch } : {}),
   });

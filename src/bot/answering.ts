@@ -1,4 +1,4 @@
-import type { AskResult, Language } from '../rag/service.js';
+import type { AskResult, Language, PartialAnswer } from '../rag/service.js';
 import type { BotContext } from './context.js';
 import { t } from './i18n.js';
 import type { Admission } from './limiter.js';
@@ -10,6 +10,8 @@ export interface Asker {
   guildId: string | null;
   language: Language | undefined;
   context?: readonly string[];
+  /** Receives the verified part of an LLM answer while it streams. */
+  onProgress?: (partial: PartialAnswer) => void;
 }
 
 /** Asks the service, keeps the answer for its buttons, and renders it for Discord. */
@@ -17,6 +19,7 @@ export async function prepareAnswer(ctx: BotContext, question: string, asker: As
   const result = await ctx.service.ask(question, {
     ...(asker.language ? { language: asker.language } : {}),
     ...(asker.context ? { context: asker.context } : {}),
+    ...(asker.onProgress ? { onProgress: asker.onProgress } : {}),
   });
   if (result.kind === 'answer') ctx.store.saveAnswer(result, question, asker.userId, asker.guildId);
   return { result, pages: renderResult(result) };

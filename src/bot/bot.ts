@@ -50,7 +50,7 @@ export async function startBot(deps: { config: Config; service: QaService; logge
     conversations: createConversationMemory({ turns: config.CONVERSATION_TURNS, ttlMs: config.CONVERSATION_TTL_MINUTES * 60_000 }),
     policy: { moderatorRoleIds: config.MODERATOR_ROLE_IDS, ownerIds: config.BOT_OWNER_IDS },
     fetch: deps.fetch ?? fetch,
-    settings: { maxUploadBytes: config.MAX_UPLOAD_BYTES, fetchTimeoutMs: config.FETCH_TIMEOUT_MS, maxQuestionLength: config.MAX_QUESTION_LENGTH },
+    settings: { maxUploadBytes: config.MAX_UPLOAD_BYTES, fetchTimeoutMs: config.FETCH_TIMEOUT_MS, maxQuestionLength: config.MAX_QUESTION_LENGTH, streamEditIntervalMs: config.STREAM_EDIT_INTERVAL_MS },
   };
   const client = deps.client ?? createDiscordClient(config);
   const onInteraction = createInteractionHandler(commands, context);

@@ -4,7 +4,9 @@ import { prepareAnswer, refusalMessage } from './answering.js';
 import type { BotContext } from './context.js';
 import { newErrorId } from './dispatch.js';
 import { languageOfLocale, t } from './i18n.js';
-import { NO_MENTIONS } from './render.js';
+import type { PartialAnswer } from '../rag/service.js';
+import { NO_MENTIONS, renderPartial } from './render.js';
+import { createEditThrottle } from './throttle.js';
 
 /** The typing indicator lasts about 10 seconds; it is renewed while an answer is being prepared. */
 const TYPING_RENEW_MS = 8000;
@@ -45,15 +47,29 @@ export function createMessageHandler(ctx: BotContext, botUserId: () => string | 
           await channel.sendTyping().catch(() => undefined);
           typing = setInterval(() => void channel.sendTyping().catch(() => undefined), TYPING_RENEW_MS);
         }
-        const waiting = admission.position > 0 ? await message.reply({ content: t(language).queued(admission.position), allowedMentions: NO_MENTIONS }) : undefined;
+        let answerMessage = admission.position > 0 ? await message.reply({ content: t(language).queued(admission.position), allowedMentions: NO_MENTIONS }) : undefined;
         await admission.ready;
         const context = inDm ? ctx.conversations.context(message.author.id) : [];
-        const { result, pages } = await prepareAnswer(ctx, question, { userId: message.author.id, guildId: message.guildId, language: hint, context });
+        const stream = createEditThrottle(
+          async (partial: PartialAnswer) => {
+            const payload = { content: '', ...renderPartial(partial), allowedMentions: NO_MENTIONS };
+            answerMessage = answerMessage ? await answerMessage.edit(payload) : await message.reply(payload);
+          },
+          ctx.settings.streamEditIntervalMs,
+          (err) => log.warn({ err }, 'streaming edit failed'),
+        );
+        const { result, pages } = await prepareAnswer(ctx, question, {
+          userId: message.author.id,
+          guildId: message.guildId,
+          language: hint,
+          context,
+          onProgress: (partial) => stream.push(partial),
+        }).finally(() => stream.finish());
         if (inDm && result.kind !== 'rejected') ctx.conversations.remember(message.author.id, question);
         const [first, ...rest] = pages;
         if (first) {
           const payload = { content: first.content ?? '', embeds: first.embeds, components: first.components, allowedMentions: NO_MENTIONS };
-          if (waiting) await waiting.edit(payload);
+          if (answerMessage) await answerMessage.edit(payload);
           else await message.reply(payload);
         }
         for (const page of rest) if ('send' in message.channel) await message.channel.send({ ...page, allowedMentions: NO_MENTIONS });

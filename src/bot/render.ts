@@ -1,5 +1,5 @@
 import { ButtonStyle, ComponentType, escapeMarkdown, type APIActionRowComponent, type APIButtonComponent, type APIEmbed } from 'discord.js';
-import type { Answer, AskResult, NoAnswer, Quote, StoredDocument } from '../rag/service.js';
+import type { Answer, AskResult, NoAnswer, PartialAnswer, Quote, StoredDocument } from '../rag/service.js';
 import { t } from './i18n.js';
 
 /** Discord's limits on what one message may carry. */
@@ -36,14 +36,42 @@ function blockQuote(quote: Quote, citation: number): string {
   return clip(`> ${body} **[${citation}]**`, DISCORD_LIMITS.description - 200);
 }
 
+/** Citation numbers: per source for extractive answers, per quote for LLM answers (whose claims cite quotes). */
+function citationNumbers(answer: Pick<Answer, 'quotes' | 'sources' | 'answerer'>): number[] {
+  if (answer.answerer === 'llm') return answer.quotes.map((_, i) => i + 1);
+  const bySource = new Map(answer.sources.map((s, i) => [s.docId, i + 1]));
+  return answer.quotes.map((q) => bySource.get(q.docId) ?? 0);
+}
+
 function sourcesField(answer: Answer): { name: string; value: string } {
+  const numbers = citationNumbers(answer);
   const lines = answer.sources.map((s, i) => {
     const title = escapeMarkdown(clip(s.title, 180)).replace(/[[\]]/g, '');
     const details = [s.source, s.date].filter(Boolean).join(', ');
     const linked = s.url ? `[${title}](${s.url})` : title;
-    return `[${i + 1}] ${linked}${details ? ` (${escapeMarkdown(details)})` : ''}`;
+    const cited = answer.answerer === 'llm' ? answer.quotes.flatMap((q, qi) => (q.docId === s.docId ? [numbers[qi]] : [])).join(', ') : String(i + 1);
+    return `[${cited}] ${linked}${details ? ` (${escapeMarkdown(details)})` : ''}`;
   });
   return { name: t(answer.language).sourcesHeading, value: clip(lines.join('\n'), DISCORD_LIMITS.fieldValue) };
+}
+
+/** The claims of an LLM answer, each with its citation numbers. */
+function claimLines(claims: readonly { text: string; quotes: number[] }[]): string[] {
+  return claims.map((c) => `${escapeMarkdown(c.text)} ${c.quotes.map((i) => `**[${i + 1}]**`).join('')}`);
+}
+
+/** Splits blocks into embed descriptions of at most `budget` characters, never inside a block. */
+function paginate(blocks: readonly string[], budget: number): string[] {
+  const pages: string[] = [];
+  let current = '';
+  for (const block of blocks) {
+    if (current !== '' && current.length + 2 + block.length > budget) {
+      pages.push(current);
+      current = block;
+    } else current = current === '' ? block : `${current}\n\n${block}`;
+  }
+  pages.push(current);
+  return pages;
 }
 
 /** The buttons under an answer: Sources, then helpful / not helpful. Custom ids carry the answer id. */
@@ -60,30 +88,31 @@ export function answerButtons(answer: Answer): APIActionRowComponent<APIButtonCo
 }
 
 /**
- * Renders an answer as one or more messages: the framing line, the quotes as numbered block quotes and the sources,
- * in embeds that respect Discord's limits. A long answer is split between quotes, never inside one; the sources and
- * the buttons go with the last message.
+ * Renders an answer as one or more messages: the framing line (and the note of a fallback), the claims of an LLM
+ * answer, the quotes as numbered block quotes and the sources, in embeds that respect Discord's limits. A long answer
+ * is split between blocks, never inside a quote; the sources and the buttons go with the last message.
  */
 export function renderAnswer(answer: Answer): RenderedMessage[] {
-  const citation = new Map(answer.sources.map((s, i) => [s.docId, i + 1]));
+  const numbers = citationNumbers(answer);
   const footer = { text: t(answer.language).footer(answer.corpusVersion) };
   const sources = sourcesField(answer);
   const budget = Math.min(DISCORD_LIMITS.description, DISCORD_LIMITS.embedTotal - footer.text.length - sources.name.length - sources.value.length - 10);
-  const pages: string[] = [];
-  let current = escapeMarkdown(answer.framing);
-  for (const quote of answer.quotes) {
-    const block = blockQuote(quote, citation.get(quote.docId) ?? 0);
-    if (current.length + 2 + block.length > budget && current !== '') {
-      pages.push(current);
-      current = block;
-    } else current = current === '' ? block : `${current}\n\n${block}`;
-  }
-  pages.push(current);
+  const head = [answer.note ? `*${escapeMarkdown(answer.note)}*` : '', escapeMarkdown(answer.framing)].filter(Boolean).join('\n');
+  const claims = answer.claims ? [claimLines(answer.claims).join('\n')] : [];
+  const quotes = answer.quotes.map((q, i) => blockQuote(q, numbers[i] ?? 0));
+  const pages = paginate([head, ...claims, ...quotes], budget);
   return pages.map((description, i) => {
     const last = i === pages.length - 1;
     const embed: APIEmbed = { color: COLOR.answer, description, ...(last ? { fields: [sources], footer } : {}) };
     return { embeds: [embed], components: last ? [answerButtons(answer)] : [] };
   });
+}
+
+/** An LLM answer while it streams: the claims verified so far and their quotes, without buttons. */
+export function renderPartial(partial: PartialAnswer): RenderedMessage {
+  const quotes = partial.quotes.map((q, i) => blockQuote(q, i + 1));
+  const [description] = paginate([claimLines(partial.claims).join('\n'), ...quotes, '…'], DISCORD_LIMITS.description);
+  return { embeds: [{ color: COLOR.answer, description: description ?? '…' }], components: [] };
 }
 
 /** Renders "not in the sources". */

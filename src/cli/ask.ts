@@ -1,7 +1,7 @@
-import type { QaService } from '../rag/service.js';
+import type { PartialAnswer, QaService } from '../rag/service.js';
 import type { Language } from '../rag/types.js';
 import type { CliOutput } from './io.js';
-import { renderAnswer, renderFailures } from './render.js';
+import { renderAnswer, renderClaims, renderFailures, renderQuotesAndSources } from './render.js';
 
 /** Brings the index up to date with the corpus directory; returns false when there is nothing to answer from. */
 export async function ensureIndex(service: QaService, io: CliOutput): Promise<boolean> {
@@ -19,7 +19,17 @@ export async function ensureIndex(service: QaService, io: CliOutput): Promise<bo
 /** `npm run ask -- "question"`: answers one question and returns the process exit code. */
 export async function runAsk(service: QaService, question: string, options: { language?: Language; json?: boolean }, io: CliOutput): Promise<number> {
   if (!(await ensureIndex(service, io))) return 1;
-  const result = await service.ask(question, options.language ? { language: options.language } : {});
-  io.out(options.json ? JSON.stringify(result, null, 2) : renderAnswer(result));
+  let shown = 0;
+  const stream = (partial: PartialAnswer) => {
+    if (shown === 0) io.out(`${partial.framing}\n`);
+    for (const claim of partial.claims.slice(shown)) io.out(renderClaims([claim]));
+    shown = partial.claims.length;
+  };
+  const result = await service.ask(question, { ...(options.language ? { language: options.language } : {}), ...(options.json ? {} : { onProgress: stream }) });
+  if (options.json) io.out(JSON.stringify(result, null, 2));
+  else if (shown > 0 && result.kind === 'answer' && result.answerer === 'llm') {
+    const rest = renderClaims((result.claims ?? []).slice(shown));
+    io.out(`${rest ? `${rest}\n` : ''}\n${renderQuotesAndSources(result)}`);
+  } else io.out(renderAnswer(result));
   return result.kind === 'rejected' ? 2 : 0;
 }

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import type { QaService } from '../rag/service.js';
+import type { Answer, QaService } from '../rag/service.js';
+import { detectLanguage } from '../rag/text/language.js';
 import { foldForMatch } from '../rag/text/normalize.js';
 import type { CliOutput } from './io.js';
 
@@ -30,6 +31,19 @@ export interface EvalReport {
   quotesShown: number;
   misses: { id: string; question: string; got: string[] }[];
   falseAnswers: { id: string; question: string; got: string[] }[];
+  /** Which answerer produced most answers: `llm` when an LLM is configured. */
+  mode: 'extractive' | 'llm';
+  /** LLM mode only. */
+  llm?: {
+    /** Verified quotes / quotes the model produced, over all answers. */
+    citationPrecision: number;
+    /** Share of answerable questions whose answering sentence is among the verified quotes. */
+    citationRecall: number;
+    /** Share of LLM answers written in the question's language. */
+    languageMatch: number;
+    /** Answers where the extractive answer stood in for the LLM's. */
+    fallbacks: number;
+  };
 }
 
 const share = (n: number, d: number) => (d === 0 ? 1 : n / d);
@@ -41,6 +55,15 @@ export async function evaluate(service: QaService, set: QuestionSet): Promise<Ev
   let verbatim = 0;
   const misses: EvalReport['misses'] = [];
   const falseAnswers: EvalReport['falseAnswers'] = [];
+  const llm = { produced: 0, verified: 0, answers: 0, languageMatches: 0, fallbacks: 0, recalled: 0 };
+  const trackLlm = (result: Answer, language: 'fr' | 'en') => {
+    if (result.note) llm.fallbacks += 1;
+    if (result.answerer !== 'llm') return;
+    llm.answers += 1;
+    llm.produced += result.citations?.produced ?? 0;
+    llm.verified += result.citations?.verified ?? 0;
+    if (detectLanguage((result.claims ?? []).map((c) => c.text).join(' ')) === language) llm.languageMatches += 1;
+  };
   const checkQuotes = (quotes: { docId: string; text: string; start: number; end: number }[]) => {
     for (const q of quotes) {
       quotesShown += 1;
@@ -59,11 +82,13 @@ export async function evaluate(service: QaService, set: QuestionSet): Promise<Ev
     }
     stats.answered += 1;
     checkQuotes(result.quotes);
+    trackLlm(result, item.language);
     const target = foldForMatch(item.answer);
     const hits = result.quotes.map((q) => {
       const quote = foldForMatch(q.text);
       return q.docId === item.document && (quote.includes(target) || target.includes(quote));
     });
+    if (result.answerer === 'llm' && hits.some(Boolean)) llm.recalled += 1;
     if (hits[0]) stats.h1 += 1;
     if (hits.slice(0, 3).some(Boolean)) stats.h3 += 1;
     else misses.push({ id: item.id, question: item.question, got: result.quotes.map((q) => q.text.slice(0, 80)) });
@@ -75,6 +100,7 @@ export async function evaluate(service: QaService, set: QuestionSet): Promise<Ev
     if (result.kind === 'no_answer') declined += 1;
     else if (result.kind === 'answer') {
       checkQuotes(result.quotes);
+      trackLlm(result, item.language);
       falseAnswers.push({ id: item.id, question: item.question, got: result.quotes.map((q) => q.text.slice(0, 80)) });
     }
   }
@@ -95,6 +121,17 @@ export async function evaluate(service: QaService, set: QuestionSet): Promise<Ev
     quotesShown,
     misses,
     falseAnswers,
+    mode: llm.answers > 0 ? 'llm' : 'extractive',
+    ...(llm.answers > 0
+      ? {
+          llm: {
+            citationPrecision: share(llm.verified, llm.produced),
+            citationRecall: share(llm.recalled, total),
+            languageMatch: share(llm.languageMatches, llm.answers),
+            fallbacks: llm.fallbacks,
+          },
+        }
+      : {}),
   };
 }
 
@@ -110,6 +147,13 @@ export function printEvalReport(report: EvalReport, io: CliOutput, verbose = fal
   io.out(`  all        ${String(report.byLanguage.fr.questions + report.byLanguage.en.questions).padStart(9)}  ${pct(report.hitAt1).padStart(6)}  ${pct(report.hitAt3).padStart(6)}`);
   io.out(`unanswerable questions declined: ${pct(report.declined)}`);
   io.out(`quote fidelity: ${pct(report.fidelity)} of ${report.quotesShown} quotes verbatim`);
+  io.out(`answerer: ${report.mode}`);
+  if (report.llm) {
+    io.out(`citation precision: ${pct(report.llm.citationPrecision)} of the model's quotes verified`);
+    io.out(`citation recall: ${pct(report.llm.citationRecall)} of answerable questions cite the answering sentence`);
+    io.out(`answer language matches the question: ${pct(report.llm.languageMatch)}`);
+    io.out(`extractive fallbacks: ${report.llm.fallbacks}`);
+  }
   if (verbose) {
     for (const m of report.misses) io.out(`miss ${m.id}: ${m.question}\n    got: ${m.got.join(' | ')}`);
     for (const f of report.falseAnswers) io.out(`answered ${f.id}: ${f.question}\n    got: ${f.got.join(' | ')}`);

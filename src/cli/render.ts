@@ -1,4 +1,4 @@
-import type { AskResult } from '../rag/service.js';
+import type { Answer, AskResult, PartialAnswer } from '../rag/service.js';
 import type { LoadFailure } from '../rag/types.js';
 
 function wrap(text: string, width: number, prefix: string): string {
@@ -14,23 +14,44 @@ function wrap(text: string, width: number, prefix: string): string {
   return lines.map((l) => `${prefix}${l}`).join('\n');
 }
 
-/** Renders an answer for a terminal: framing line, numbered block quotes, sources. */
+/** Citation numbers: per source for extractive answers, per quote for LLM answers (whose claims cite quotes). */
+function citationNumbers(answer: Answer): number[] {
+  if (answer.answerer === 'llm') return answer.quotes.map((_, i) => i + 1);
+  const bySource = new Map(answer.sources.map((s, i) => [s.docId, i + 1]));
+  return answer.quotes.map((q) => bySource.get(q.docId) ?? 0);
+}
+
+/** The claim lines of an LLM answer, as streamed and as printed at the end. */
+export function renderClaims(claims: PartialAnswer['claims'], width = 100): string {
+  return claims.map((c) => wrap(`${c.text} ${c.quotes.map((i) => `[${i + 1}]`).join('')}`, width, '  ')).join('\n');
+}
+
+/** The quotes and sources of an answer (what follows the claims). */
+export function renderQuotesAndSources(answer: Answer, width = 100): string {
+  const numbers = citationNumbers(answer);
+  const quotes = answer.quotes.map((q, i) => `${wrap(q.text, width - 4, '  > ')} [${numbers[i]}]`);
+  const sources = answer.sources.map((s, i) => {
+    const details = [s.source, s.date].filter(Boolean).join(', ');
+    const cited = answer.answerer === 'llm' ? answer.quotes.flatMap((q, qi) => (q.docId === s.docId ? [numbers[qi]] : [])).join(', ') : String(i + 1);
+    return `  [${cited}] ${s.title}${details ? ` (${details})` : ''}${s.url ? ` ${s.url}` : ''}`;
+  });
+  return [quotes.join('\n\n'), '', 'Sources:', ...sources].join('\n');
+}
+
+/** Renders an answer for a terminal: note, framing line, claims (LLM), numbered block quotes, sources. */
 export function renderAnswer(result: AskResult, width = 100): string {
   switch (result.kind) {
     case 'rejected':
-      return result.message;
     case 'no_answer':
       return result.message;
-    case 'answer': {
-      const sourceNumber = new Map(result.sources.map((s, i) => [s.docId, i + 1]));
-      const quotes = result.quotes.map((q) => `${wrap(q.text, width - 4, '  > ')} [${sourceNumber.get(q.docId)}]`);
-      const heading = result.language === 'fr' ? 'Sources' : 'Sources';
-      const sources = result.sources.map((s, i) => {
-        const details = [s.source, s.date].filter(Boolean).join(', ');
-        return `  [${i + 1}] ${s.title}${details ? ` (${details})` : ''}${s.url ? ` ${s.url}` : ''}`;
-      });
-      return [result.framing, '', quotes.join('\n\n'), '', `${heading}:`, ...sources].join('\n');
-    }
+    case 'answer':
+      return [
+        ...(result.note ? [result.note] : []),
+        result.framing,
+        '',
+        ...(result.claims ? [renderClaims(result.claims, width), ''] : []),
+        renderQuotesAndSources(result, width),
+      ].join('\n');
   }
 }
 

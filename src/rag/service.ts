@@ -2,20 +2,24 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import type { Logger } from '../logger.js';
-import { framingLine, noAnswerMessage, rejectionMessage } from './answer/messages.js';
+import { complete, answerWithLlm, type ChatModel } from './answer/llm.js';
+import { fallbackNote, framingLine, llmFramingLine, noAnswerMessage, rejectionMessage, type FallbackReason } from './answer/messages.js';
+import { buildRewritePrompt, buildTranslatePrompt } from './answer/prompt.js';
+import { describeLlmError } from './llm/chat-model.js';
 import { expectedAnswer } from './answer/question-type.js';
 import { scoreSentences, selectQuotes, type ExtractiveOptions } from './answer/extractive.js';
-import type { AskResult, SourceRef } from './answer/types.js';
+import type { Answer, AskResult, NoAnswer, PartialAnswer, Quote, SourceRef } from './answer/types.js';
 import { verifyQuotes } from './answer/verify.js';
 import { deriveDocumentId, downloadLimited, formatBytes, loadCorpus, parseDocument, sniffUpload } from './corpus/index.js';
 import type { VerbatimEmbeddings } from './embeddings/types.js';
-import { retrieve } from './retrieval/hybrid.js';
+import { fuseRetrievals, retrieve } from './retrieval/hybrid.js';
 import type { HnswVectorStore, SyncProgress, SyncReport } from './store/vector-store.js';
 import type { StoredDocument } from './store/database.js';
 import { detectLanguage } from './text/language.js';
 import type { Language, LoadFailure, SourceDocument } from './types.js';
 
-export type { AskResult, Answer, NoAnswer, Rejected, Quote, SourceRef } from './answer/types.js';
+export type { AskResult, Answer, NoAnswer, PartialAnswer, Rejected, Quote, SourceRef } from './answer/types.js';
+export type { ChatModel } from './answer/llm.js';
 export type { SyncProgress, SyncReport } from './store/vector-store.js';
 export type { Language } from './types.js';
 export type { StoredDocument } from './store/database.js';
@@ -29,6 +33,8 @@ export interface QaOptions {
   /** Largest article file or web page accepted by {@link QaService.addDocument} and {@link QaService.addFromUrl}. */
   maxUploadBytes: number;
   fetchTimeoutMs: number;
+  /** Time allowed to each LLM call (answer, rewrite, translation). */
+  llmTimeoutMs?: number;
 }
 
 /** Collaborators of the service. */
@@ -39,6 +45,8 @@ export interface QaServiceDeps {
   options: QaOptions;
   /** Used to fetch web pages for {@link QaService.addFromUrl}; defaults to the global fetch. */
   fetch?: typeof fetch;
+  /** When given, answers are written by this model from the passages, with verified quotes; else extractive. */
+  chatModel?: ChatModel;
 }
 
 /** A document as listed to users and moderators. */
@@ -75,6 +83,8 @@ export interface AskOptions {
   language?: Language;
   /** Earlier questions of the same conversation, oldest first, to resolve follow-ups such as « et Amazon ? ». */
   context?: readonly string[];
+  /** LLM answers only: receives the verified claims so far while the answer streams. */
+  onProgress?: (partial: PartialAnswer) => void;
 }
 
 /** The one port the adapters (CLI, Discord) use: questions in, quoted answers out, plus corpus operations. */
@@ -132,9 +142,59 @@ export function createQaService(deps: QaServiceDeps): QaService {
 
   const coverage = () => store.listDocuments().map((d) => ({ docId: d.id, title: d.title }));
 
+  const llmTimeoutMs = options.llmTimeoutMs ?? 30_000;
+  const { chatModel } = deps;
+
+  const sourcesOf = (quotes: readonly Quote[]): SourceRef[] => {
+    const sources: SourceRef[] = [];
+    for (const q of quotes) {
+      if (sources.some((s) => s.docId === q.docId)) continue;
+      const doc = store.getDocument(q.docId);
+      sources.push({ docId: q.docId, title: q.title, url: q.url, source: doc?.source ?? '', date: doc?.date ?? '' });
+    }
+    return sources;
+  };
+
+  const corpusLanguage = (): string => {
+    const counts = new Map<string, number>();
+    for (const d of store.listDocuments()) counts.set(d.language, (counts.get(d.language) ?? 0) + 1);
+    return [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'fr';
+  };
+
+  /** The text to search with: a follow-up is made standalone (by the LLM when there is one). */
+  async function searchTextFor(question: string, context: readonly string[], answerId: string): Promise<string> {
+    if (context.length === 0 || !isFollowUp(question)) return question;
+    if (chatModel) {
+      try {
+        const rewritten = await complete(chatModel, buildRewritePrompt(question, context), llmTimeoutMs);
+        if (rewritten !== '' && rewritten.length <= options.maxQuestionLength * 2) return rewritten;
+      } catch (err) {
+        logger.warn({ answerId, ...describeLlmError(err) }, 'follow-up rewrite failed: searching with the conversation instead');
+      }
+    }
+    return [...context, question].join('\n');
+  }
+
+  async function search(searchText: string, questionLanguage: Language | undefined, answerId: string) {
+    const queryVector = await embeddings.embedQuery(searchText);
+    const retrieved = retrieve(store, searchText, queryVector, { k: options.topK });
+    const target = corpusLanguage();
+    if (!chatModel || !questionLanguage || questionLanguage === target || (target !== 'fr' && target !== 'en')) return { queryVector, retrieved };
+    try {
+      const translated = await complete(chatModel, buildTranslatePrompt(searchText, target), llmTimeoutMs);
+      if (translated === '') return { queryVector, retrieved };
+      const second = retrieve(store, translated, await embeddings.embedQuery(translated), { k: options.topK });
+      return { queryVector, retrieved: fuseRetrievals([retrieved, second], options.topK) };
+    } catch (err) {
+      logger.warn({ answerId, ...describeLlmError(err) }, 'query translation failed: searching with the question only');
+      return { queryVector, retrieved };
+    }
+  }
+
   async function ask(question: string, askOptions: AskOptions = {}): Promise<AskResult> {
     const trimmed = question.replace(/[\p{Cc}\p{Cf}]+/gu, ' ').trim();
-    const language = detectLanguage(trimmed) ?? askOptions.language ?? 'fr';
+    const detected = detectLanguage(trimmed);
+    const language = detected ?? askOptions.language ?? 'fr';
     if (trimmed === '') return { kind: 'rejected', reason: 'empty', message: rejectionMessage(language, 'empty') };
     if (trimmed.length > options.maxQuestionLength) {
       return { kind: 'rejected', reason: 'too_long', limit: options.maxQuestionLength, message: rejectionMessage(language, 'too_long', options.maxQuestionLength) };
@@ -143,35 +203,68 @@ export function createQaService(deps: QaServiceDeps): QaService {
 
     const corpusVersion = store.corpusVersion;
     const id = randomUUID();
-    const searchText = isFollowUp(trimmed) ? [...(askOptions.context ?? []), trimmed].join('\n') : trimmed;
-    const queryVector = await embeddings.embedQuery(searchText);
-    const retrieved = retrieve(store, searchText, queryVector, { k: options.topK });
+    const searchText = await searchTextFor(trimmed, askOptions.context ?? [], id);
+    const { queryVector, retrieved } = await search(searchText, detected ?? askOptions.language, id);
     const getDocument = (docId: string) => store.getDocument(docId);
     const scored = await scoreSentences(searchText, queryVector, retrieved, getDocument, embeddings);
     const selected = selectQuotes(scored, expectedAnswer(trimmed), options.extractive, getDocument);
     const quotes = verifyQuotes(selected, getDocument, logger);
     logger.debug({ answerId: id, retrieved: retrieved.length, best: scored[0]?.score, selected: selected.length }, 'question answered');
-    if (quotes.length === 0) {
+    const noAnswer = (): NoAnswer => {
       const cover = coverage();
       return { kind: 'no_answer', id, language, message: noAnswerMessage(language, cover.map((c) => c.title)), coverage: cover, corpusVersion };
-    }
-    const sources: SourceRef[] = [];
-    for (const q of quotes) {
-      if (sources.some((s) => s.docId === q.docId)) continue;
-      const doc = store.getDocument(q.docId);
-      sources.push({ docId: q.docId, title: q.title, url: q.url, source: doc?.source ?? '', date: doc?.date ?? '' });
-    }
-    const docLanguages = sources.map((s) => store.getDocument(s.docId)?.language ?? language);
-    return {
-      kind: 'answer',
-      id,
-      language,
-      framing: framingLine(language, quotes.length, docLanguages),
-      quotes,
-      sources,
-      corpusVersion,
-      answerer: 'extractive',
     };
+    const extractive = (note?: string): AskResult => {
+      if (quotes.length === 0) return noAnswer();
+      const sources = sourcesOf(quotes);
+      const answer: Answer = {
+        kind: 'answer',
+        id,
+        language,
+        framing: framingLine(language, quotes.length, sources.map((s) => store.getDocument(s.docId)?.language ?? language)),
+        quotes,
+        sources,
+        corpusVersion,
+        answerer: 'extractive',
+      };
+      return note ? { ...answer, note } : answer;
+    };
+    if (!chatModel || retrieved.length === 0) return extractive();
+
+    const standalone = searchText.includes('\n') ? trimmed : searchText;
+    const outcome = await answerWithLlm(chatModel, standalone, language, retrieved, {
+      timeoutMs: llmTimeoutMs,
+      ...(askOptions.onProgress ? { onProgress: (partial) => askOptions.onProgress?.({ language, framing: llmFramingLine(language), ...partial }) } : {}),
+    });
+    const fallback = (reason: FallbackReason) => extractive(fallbackNote(language, reason));
+    switch (outcome.kind) {
+      case 'failed': {
+        const described = describeLlmError(outcome.error);
+        logger.warn({ answerId: id, code: described.code, reason: described.message }, 'LLM answer failed: extractive answer shown');
+        return fallback(described.code);
+      }
+      case 'declined':
+        logger.info({ answerId: id, ...outcome.stats }, 'LLM found no answer in the passages');
+        return noAnswer();
+      case 'unverified':
+        logger.warn({ answerId: id, citationPrecision: outcome.precision, ...outcome.stats, output: outcome.output.slice(0, 500) }, 'no LLM claim could be verified: extractive answer shown');
+        return fallback(outcome.stats.produced === 0 && outcome.output.trim() !== '' ? 'LLM_BAD_OUTPUT' : 'UNVERIFIED');
+      case 'answered': {
+        logger.info({ answerId: id, citationPrecision: outcome.precision, ...outcome.stats }, 'LLM answer verified');
+        return {
+          kind: 'answer',
+          id,
+          language,
+          framing: llmFramingLine(language),
+          quotes: outcome.quotes,
+          sources: sourcesOf(outcome.quotes),
+          corpusVersion,
+          answerer: 'llm',
+          claims: outcome.claims,
+          citations: { produced: outcome.stats.produced, verified: outcome.stats.verified, repointed: outcome.stats.repointed, precision: outcome.precision },
+        };
+      }
+    }
   }
 
   async function refresh(onProgress?: (p: SyncProgress) => void): Promise<RefreshResult> {

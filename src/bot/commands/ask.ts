@@ -3,7 +3,9 @@ import { detectLanguage } from '../../rag/text/language.js';
 import { prepareAnswer, refusalMessage } from '../answering.js';
 import type { Command } from '../context.js';
 import { languageOfLocale, t } from '../i18n.js';
-import { NO_MENTIONS } from '../render.js';
+import type { PartialAnswer } from '../../rag/service.js';
+import { NO_MENTIONS, renderPartial } from '../render.js';
+import { createEditThrottle } from '../throttle.js';
 
 /** `/ask question:<text> private:<bool>`: a quoted answer, public or ephemeral. */
 export const ask = {
@@ -25,7 +27,7 @@ export const ask = {
         .setDescriptionLocalizations({ fr: 'Vous seul voyez la réponse' }),
     )
     .toJSON(),
-  async execute(interaction, ctx) {
+  async execute(interaction, ctx, log) {
     const question = interaction.options.getString('question', true);
     const ephemeral = interaction.options.getBoolean('private') ?? false;
     const language = detectLanguage(question) ?? languageOfLocale(interaction.locale);
@@ -39,7 +41,17 @@ export const ask = {
       await interaction.deferReply(ephemeral ? { flags: MessageFlags.Ephemeral } : {});
       if (admission.position > 0) await interaction.editReply({ content: t(language).queued(admission.position), allowedMentions: NO_MENTIONS });
       await admission.ready;
-      const { pages } = await prepareAnswer(ctx, question, { userId: interaction.user.id, guildId: interaction.guildId, language: languageOfLocale(interaction.locale) });
+      const stream = createEditThrottle(
+        (partial: PartialAnswer) => interaction.editReply({ content: '', ...renderPartial(partial), allowedMentions: NO_MENTIONS }),
+        ctx.settings.streamEditIntervalMs,
+        (err) => log.warn({ err }, 'streaming edit failed'),
+      );
+      const { pages } = await prepareAnswer(ctx, question, {
+        userId: interaction.user.id,
+        guildId: interaction.guildId,
+        language: languageOfLocale(interaction.locale),
+        onProgress: (partial) => stream.push(partial),
+      }).finally(() => stream.finish());
       const [first, ...rest] = pages;
       if (first) await interaction.editReply({ content: first.content ?? '', embeds: first.embeds, components: first.components, allowedMentions: NO_MENTIONS });
       for (const page of rest) {

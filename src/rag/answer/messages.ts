@@ -54,3 +54,31 @@ export function rejectionMessage(language: Language, reason: 'empty' | 'too_long
         : 'The corpus is empty: add articles before asking questions.';
   }
 }
+
+/** Why an LLM answer was replaced by the extractive one. */
+export type FallbackReason = 'LLM_TIMEOUT' | 'LLM_RATE_LIMITED' | 'LLM_UNAVAILABLE' | 'LLM_AUTH' | 'LLM_BAD_OUTPUT' | 'LLM_FAILED' | 'UNVERIFIED';
+
+const FALLBACK_REASONS: Record<FallbackReason, { fr: string; en: string }> = {
+  LLM_TIMEOUT: { fr: 'il n’a pas répondu à temps', en: 'it did not answer in time' },
+  LLM_RATE_LIMITED: { fr: 'il reçoit trop de demandes', en: 'it is rate limited' },
+  LLM_UNAVAILABLE: { fr: 'il est indisponible', en: 'it is unavailable' },
+  LLM_AUTH: { fr: 'il a refusé l’accès', en: 'it refused access' },
+  LLM_BAD_OUTPUT: { fr: 'sa réponse était illisible', en: 'its response was unreadable' },
+  LLM_FAILED: { fr: 'il a échoué', en: 'it failed' },
+  UNVERIFIED: { fr: 'ses citations n’ont pas pu être vérifiées', en: 'its quotes could not be verified' },
+};
+
+/** The one-line note shown when the extractive answer stands in for the LLM's. */
+export function fallbackNote(language: Language, reason: FallbackReason): string {
+  const why = FALLBACK_REASONS[reason][language];
+  return language === 'fr'
+    ? `Réponse extractive : le modèle de langue n’a pas servi (${why}).`
+    : `Extractive answer: the language model was not used (${why}).`;
+}
+
+/** The framing line of an LLM answer. */
+export function llmFramingLine(language: Language): string {
+  return language === 'fr'
+    ? 'Réponse rédigée à partir des sources ; chaque citation est vérifiée mot pour mot :'
+    : 'Answer written from the sources; every quote is checked word for word:';
+}

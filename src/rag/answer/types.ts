@@ -39,6 +39,21 @@ export interface Answer {
   corpusVersion: string;
   /** Which answerer produced it. */
   answerer: 'extractive' | 'llm';
+  /** LLM answers: the claims in the asker's language, each citing verified quotes by index into `quotes`. */
+  claims?: { text: string; quotes: number[] }[];
+  /** LLM answers: how many quotes the model produced, how many were verified or re-pointed. */
+  citations?: { produced: number; verified: number; repointed: number; precision: number };
+  /** One line shown with an extractive answer that stands in for a failed LLM answer. */
+  note?: string;
+}
+
+/** An LLM answer as it streams: the claims verified so far (never an unverified quote). */
+export interface PartialAnswer {
+  language: Language;
+  /** The framing line the final answer will have. */
+  framing: string;
+  claims: readonly { text: string; quotes: number[] }[];
+  quotes: readonly Quote[];
 }
 
 /** The corpus does not answer the question. */

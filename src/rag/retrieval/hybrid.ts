@@ -43,3 +43,23 @@ export function retrieve(index: SearchableIndex, question: string, queryVector: 
   }
   return [...byText.values()].slice(0, options.k);
 }
+
+/**
+ * Fuses several retrievals of the same question (for example the question and its translation into the corpus
+ * language) by reciprocal rank fusion over their rankings.
+ */
+export function fuseRetrievals(lists: readonly (readonly RetrievedChunk[])[], k: number, rrfK = 60): RetrievedChunk[] {
+  const fused = new Map<string, RetrievedChunk>();
+  for (const list of lists) {
+    list.forEach((entry, rank) => {
+      const existing = fused.get(entry.chunk.id);
+      const score = 1 / (rrfK + rank + 1);
+      if (existing) {
+        existing.score += score;
+        if (entry.vectorScore !== undefined) existing.vectorScore = Math.max(existing.vectorScore ?? entry.vectorScore, entry.vectorScore);
+        if (entry.lexicalScore !== undefined) existing.lexicalScore = Math.max(existing.lexicalScore ?? entry.lexicalScore, entry.lexicalScore);
+      } else fused.set(entry.chunk.id, { ...entry, score });
+    });
+  }
+  return [...fused.values()].sort((a, b) => b.score - a.score).slice(0, k);
+}
