@@ -252,6 +252,33 @@ describe('LLM answers in Discord', () => {
     expect(final.body.allowed_mentions).toEqual({ parse: [] });
   });
 
+  it.each([
+    ['a good cited answer', 'good', /Brad Smith est le président de Microsoft \*\*\[1\]\*\*\nIl a publié l’article sur son blog \*\*\[2\]\*\*/, 2],
+    ['a re-pointed citation', 'wrongNumber', /Brad Smith préside Microsoft \*\*\[1\]\*\*/, 2],
+    ['an answer obeying a planted instruction', 'injected', /^\*Réponse extractive : le modèle de langue n’a pas servi/, 1],
+  ] as const)('%s: the final message shows only verified quotes', async (_name, scenario, expected, editCount) => {
+    h = await start();
+    await writeFile(join(h.corpusDir, 'communique.md'), PLANTED);
+    await h.app.service.refresh();
+    llm.chat((request) => (isAnswerPrompt(request) ? SCENARIOS[scenario]!(request) : { content: 'x' }));
+    const { final, edits } = await ask('Qui est Brad Smith ?');
+    expect(edits).toHaveLength(editCount);
+    const description = final.body.embeds[0].description as string;
+    expect(description).toMatch(expected);
+    expect(description).not.toContain('PWNED');
+    const corpus = (await (await import('node:fs/promises')).readFile(SEED, 'utf8')).replace(/\s+/g, ' ');
+    for (const q of quotesOf(description)) expect(corpus).toContain(q);
+  });
+
+  it('500s then success: the LLM answer arrives after the retries', async () => {
+    h = await start({ LLM_MAX_RETRIES: '2' });
+    llm.scriptChat({ status: 500 }, { status: 502 });
+    llm.chat((request) => (isAnswerPrompt(request) ? SCENARIOS.good!(request) : { content: 'x' }));
+    const { final } = await ask('Qui est Brad Smith ?');
+    expect(final.body.embeds[0].description).toMatch(/^Réponse rédigée à partir des sources/);
+    expect(llm.chatRequests().filter(isAnswerPrompt)).toHaveLength(3);
+  });
+
   it('a timed-out model still ends with one final reply: the extractive answer and its note', async () => {
     h = await start({ LLM_TIMEOUT_MS: '300' });
     llm.chat((request) => (isAnswerPrompt(request) ? { hang: true } : { content: 'x' }));
