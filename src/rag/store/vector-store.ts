@@ -34,6 +34,8 @@ export interface SyncReport {
   /** Chunks in the index after the update. */
   chunks: number;
   durationMs: number;
+  /** Where the time went, in milliseconds. */
+  stages: { chunkingMs: number; embeddingMs: number; storingMs: number; indexingMs: number; persistingMs: number };
   /** True when the whole index was rebuilt (embedder or chunker changed). */
   rebuilt: boolean;
 }
@@ -360,7 +362,14 @@ export class HnswVectorStore extends VectorStore {
     const started = performance.now();
     const rebuilt = this.needsFullRebuild;
     const stored = new Map(this.db.listDocuments().map((d) => [d.id, d]));
-    const report: SyncReport = { added: [], changed: [], removed: [], unchanged: [], chunksEmbedded: 0, chunks: 0, durationMs: 0, rebuilt };
+    const stages = { chunkingMs: 0, embeddingMs: 0, storingMs: 0, indexingMs: 0, persistingMs: 0 };
+    let mark = started;
+    const lap = (stage: keyof typeof stages) => {
+      const now = performance.now();
+      stages[stage] += Math.round(now - mark);
+      mark = now;
+    };
+    const report: SyncReport = { added: [], changed: [], removed: [], unchanged: [], chunksEmbedded: 0, chunks: 0, durationMs: 0, stages, rebuilt };
     const toIndex: SourceDocument[] = [];
     for (const doc of incoming) {
       const previous = stored.get(doc.id);
@@ -380,12 +389,14 @@ export class HnswVectorStore extends VectorStore {
       return { doc, sentences, chunks: chunks.map((c) => ({ ...c, textHash: sha256(c.text) })) };
     });
     const allChunks = prepared.flatMap((p) => p.chunks);
+    lap('chunkingMs');
     const reusable = rebuilt ? new Map<string, Float32Array>() : this.db.vectorsByTextHash(allChunks.map((c) => c.textHash));
     const missing = [...new Set(allChunks.filter((c) => !reusable.has(c.textHash)).map((c) => c.textHash))];
     const textOf = new Map(allChunks.map((c) => [c.textHash, c.text]));
     const fresh = await this.embedAll(missing.map((h) => textOf.get(h) ?? ''), onProgress);
     missing.forEach((hash, i) => reusable.set(hash, fresh[i] as Float32Array));
     report.chunksEmbedded = missing.length;
+    lap('embeddingMs');
 
     let nextLabel = this.db.nextLabel();
     const indexedAt = new Date().toISOString();
@@ -404,6 +415,7 @@ export class HnswVectorStore extends VectorStore {
       meta: { ...this.expectedIdentity(), generation: String(generation), nextLabel: String(nextLabel), corpusHash: corpusHash(finalDocuments) },
     });
     this.needsFullRebuild = false;
+    lap('storingMs');
 
     const newChunks = upserts.flatMap((u) => u.chunks);
     await this.addPoints(newChunks, onProgress);
@@ -430,7 +442,9 @@ export class HnswVectorStore extends VectorStore {
       this.logger.info({ deletedSlots: this.deletedSlots, total: this.index.getCurrentCount() }, 'compacting hnsw index');
       this.index = await this.buildIndexFromDatabase(this.db.countChunks());
     }
+    lap('indexingMs');
     await this.persist(generation);
+    lap('persistingMs');
     report.chunks = records.size;
     report.durationMs = Math.round(performance.now() - started);
     return report;
