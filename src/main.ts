@@ -49,7 +49,14 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     },
     ...(overrides.fetch ? { fetch: overrides.fetch } : {}),
   });
-  return { service, store, close: () => store.close() };
+  return {
+    service,
+    store,
+    close: async () => {
+      await store.close();
+      await embeddings.close?.();
+    },
+  };
 }
 
 /** How the bot process ends: the exit code and, for expected failures, one line for the operator. */

@@ -1,7 +1,7 @@
 import type { Config } from '../../config.js';
 import { AppError, ErrorCode } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import { LocalHashEmbeddings } from './local.js';
+import { ParallelLocalEmbeddings } from './parallel.js';
 import { OpenAICompatibleEmbeddings } from './openai.js';
 import type { VerbatimEmbeddings } from './types.js';
 
@@ -24,7 +24,7 @@ export interface EmbeddingsDeps {
 export async function createEmbeddings(config: Config, deps: EmbeddingsDeps): Promise<VerbatimEmbeddings> {
   const log = deps.logger.child({ component: 'embeddings' });
   if (config.EMBEDDINGS_PROVIDER === 'local') {
-    const embeddings = new LocalHashEmbeddings({ dimensions: config.LOCAL_EMBEDDINGS_DIMENSIONS });
+    const embeddings = new ParallelLocalEmbeddings({ dimensions: config.LOCAL_EMBEDDINGS_DIMENSIONS });
     log.debug({ id: embeddings.id }, 'using local hashed embeddings');
     return embeddings;
   }

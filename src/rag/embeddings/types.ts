@@ -9,4 +9,10 @@ export interface VerbatimEmbeddings extends EmbeddingsInterface {
   readonly id: string;
   /** Length of every vector this model returns. */
   readonly dimensions: number;
+  /** Texts per call that suit this model best; the store batches with it when given. */
+  readonly preferredBatchSize?: number;
+  /** Optional fast path: vectors as typed arrays, skipping the number[] of the LangChain interface. */
+  embedDocumentsToFloat32?(texts: string[]): Promise<Float32Array[]>;
+  /** Releases threads or connections, if any. */
+  close?(): Promise<void>;
 }

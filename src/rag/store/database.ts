@@ -131,6 +131,11 @@ export class CorpusDatabase {
     return Object.fromEntries(rows.map((r) => [r.key, r.value]));
   }
 
+  /** Ids and content hashes only: what a corpus update compares, without loading texts. */
+  listDocumentKeys(): { id: string; contentHash: string }[] {
+    return this.db.prepare('SELECT id, content_hash AS contentHash FROM documents ORDER BY id').all() as { id: string; contentHash: string }[];
+  }
+
   listDocuments(): StoredDocument[] {
     return (this.db.prepare('SELECT * FROM documents ORDER BY id').all() as DocumentRow[]).map(toDocument);
   }
@@ -147,12 +152,15 @@ export class CorpusDatabase {
   }
 
   /** Vectors already computed for these chunk texts, keyed by text hash. */
-  vectorsByTextHash(hashes: string[]): Map<string, Float32Array> {
+  async vectorsByTextHash(hashes: string[], pause: () => Promise<void> = async () => undefined): Promise<Map<string, Float32Array>> {
     const found = new Map<string, Float32Array>();
+    if (this.countChunks() === 0) return found;
     const statement = this.db.prepare('SELECT * FROM chunks WHERE text_hash = ? LIMIT 1');
+    let looked = 0;
     for (const hash of new Set(hashes)) {
       const row = statement.get(hash) as ChunkRow | undefined;
       if (row) found.set(hash, toChunk(row).vector);
+      if (++looked % 1000 === 0) await pause();
     }
     return found;
   }
@@ -169,8 +177,12 @@ export class CorpusDatabase {
     return Math.max(stored, (max ?? -1) + 1);
   }
 
-  /** Applies a corpus change atomically. */
-  apply(change: CorpusChange): void {
+  /**
+   * Applies a corpus change atomically, in one transaction. Between batches of rows it awaits `pause`, so a large
+   * change does not hold the event loop for its whole duration; the transaction stays open across the pauses (the
+   * store serialises its writers, and queries read memory, not this connection), and a failure rolls it back.
+   */
+  async apply(change: CorpusChange, pause: () => Promise<void> = async () => undefined, rowsPerPause = 2000): Promise<void> {
     const deleteDocument = this.db.prepare('DELETE FROM documents WHERE id = ?');
     const insertDocument = this.db.prepare(
       `INSERT INTO documents (id, title, language, source, url, date, text, content_hash, path, sentences, indexed_at)
@@ -181,20 +193,34 @@ export class CorpusDatabase {
        VALUES (@label, @id, @docId, @index, @start, @end, @text, @firstSentence, @lastSentence, @textHash, @vector)`,
     );
     const setMeta = this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
-    this.db.transaction(() => {
-      for (const id of change.removeDocumentIds) deleteDocument.run(id);
+    let rows = 0;
+    const counted = async (n: number) => {
+      rows += n;
+      if (rows >= rowsPerPause) {
+        rows = 0;
+        await pause();
+      }
+    };
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      for (const id of change.removeDocumentIds) {
+        deleteDocument.run(id);
+        await counted(1);
+      }
       for (const { document, chunks } of change.upsertDocuments) {
         deleteDocument.run(document.id);
-        insertDocument.run({
-          ...document,
-          sentences: JSON.stringify(document.sentences.map((s) => [s.start, s.end])),
-        });
+        insertDocument.run({ ...document, sentences: JSON.stringify(document.sentences.map((s) => [s.start, s.end])) });
         for (const chunk of chunks) {
           insertChunk.run({ ...chunk, vector: Buffer.from(chunk.vector.buffer, chunk.vector.byteOffset, chunk.vector.byteLength) });
         }
+        await counted(1 + chunks.length);
       }
       for (const [key, value] of Object.entries(change.meta)) setMeta.run(key, value);
-    })();
+      this.db.exec('COMMIT');
+    } catch (err) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      throw err;
+    }
   }
 
   /** Removes every document and chunk (used when the embedder or chunker changed and everything is re-embedded). */

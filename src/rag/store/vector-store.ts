@@ -7,7 +7,7 @@ import hnswlib from 'hnswlib-node';
 import type { Logger } from '../../logger.js';
 import { CHUNKER_VERSION, chunkDocument } from '../chunking/index.js';
 import type { VerbatimEmbeddings } from '../embeddings/types.js';
-import type { ChunkRecord, SourceDocument } from '../types.js';
+import type { Chunk, ChunkRecord, Sentence, SourceDocument } from '../types.js';
 import { publishAtomically, sha256File } from './atomic-file.js';
 import { CorpusDatabase, type StoredChunk, type StoredDocument } from './database.js';
 import { LexicalIndex, type LexicalHit } from './lexical.js';
@@ -176,8 +176,7 @@ export class HnswVectorStore extends VectorStore {
   sync(documents: readonly SourceDocument[], onProgress?: (p: SyncProgress) => void): Promise<SyncReport> {
     return this.exclusive(async () => {
       const wanted = new Map(documents.map((d) => [d.id, d]));
-      const stored = new Map(this.db.listDocuments().map((d) => [d.id, d]));
-      const removed = [...stored.keys()].filter((id) => !wanted.has(id));
+      const removed = this.db.listDocumentKeys().flatMap((d) => (wanted.has(d.id) ? [] : [d.id]));
       return this.applyChange(documents, removed, onProgress);
     });
   }
@@ -338,7 +337,7 @@ export class HnswVectorStore extends VectorStore {
     for (const chunk of this.db.iterateChunks()) {
       index.addPoint(Array.from(chunk.vector), chunk.label);
       added += 1;
-      if (added % 2000 === 0) await yieldToEventLoop();
+      if (added % 100 === 0) await yieldToEventLoop();
     }
     this.deletedSlots = 0;
     return index;
@@ -346,11 +345,13 @@ export class HnswVectorStore extends VectorStore {
 
   private async embedAll(texts: string[], onProgress?: (p: SyncProgress) => void): Promise<Float32Array[]> {
     const vectors: Float32Array[] = [];
-    for (let i = 0; i < texts.length; i += this.embedBatchSize) {
-      const batch = await this.embeddings.embedDocuments(texts.slice(i, i + this.embedBatchSize));
+    const size = this.embeddings.preferredBatchSize ?? this.embedBatchSize;
+    for (let i = 0; i < texts.length; i += size) {
+      const slice = texts.slice(i, i + size);
+      const batch = this.embeddings.embedDocumentsToFloat32 ? await this.embeddings.embedDocumentsToFloat32(slice) : await this.embeddings.embedDocuments(slice);
       for (const v of batch) {
         if (v.length !== this.embeddings.dimensions) throw new Error(`embedder returned ${v.length} dimensions, expected ${this.embeddings.dimensions}`);
-        vectors.push(Float32Array.from(v));
+        vectors.push(v instanceof Float32Array ? v : Float32Array.from(v));
       }
       onProgress?.({ phase: 'embedding', done: vectors.length, total: texts.length });
       await yieldToEventLoop();
@@ -361,7 +362,7 @@ export class HnswVectorStore extends VectorStore {
   private async applyChange(incoming: readonly SourceDocument[], removeIds: readonly string[], onProgress?: (p: SyncProgress) => void): Promise<SyncReport> {
     const started = performance.now();
     const rebuilt = this.needsFullRebuild;
-    const stored = new Map(this.db.listDocuments().map((d) => [d.id, d]));
+    const stored = new Map(this.db.listDocumentKeys().map((d) => [d.id, d]));
     const stages = { chunkingMs: 0, embeddingMs: 0, storingMs: 0, indexingMs: 0, persistingMs: 0 };
     let mark = started;
     const lap = (stage: keyof typeof stages) => {
@@ -384,13 +385,20 @@ export class HnswVectorStore extends VectorStore {
     report.removed = removeIds.filter((id) => stored.has(id));
     const dropIds = rebuilt ? [...stored.keys()] : [...report.removed, ...report.changed];
 
-    const prepared = toIndex.map((doc) => {
+    const prepared: { doc: SourceDocument; sentences: Sentence[]; chunks: (Chunk & { textHash: string })[] }[] = [];
+    let chunked = 0;
+    for (const doc of toIndex) {
       const { sentences, chunks } = chunkDocument(doc);
-      return { doc, sentences, chunks: chunks.map((c) => ({ ...c, textHash: sha256(c.text) })) };
-    });
+      prepared.push({ doc, sentences, chunks: chunks.map((c) => ({ ...c, textHash: sha256(c.text) })) });
+      chunked += chunks.length;
+      if (chunked >= 1000) {
+        chunked = 0;
+        await yieldToEventLoop();
+      }
+    }
     const allChunks = prepared.flatMap((p) => p.chunks);
     lap('chunkingMs');
-    const reusable = rebuilt ? new Map<string, Float32Array>() : this.db.vectorsByTextHash(allChunks.map((c) => c.textHash));
+    const reusable = rebuilt ? new Map<string, Float32Array>() : await this.db.vectorsByTextHash(allChunks.map((c) => c.textHash), yieldToEventLoop);
     const missing = [...new Set(allChunks.filter((c) => !reusable.has(c.textHash)).map((c) => c.textHash))];
     const textOf = new Map(allChunks.map((c) => [c.textHash, c.text]));
     const fresh = await this.embedAll(missing.map((h) => textOf.get(h) ?? ''), onProgress);
@@ -406,14 +414,18 @@ export class HnswVectorStore extends VectorStore {
     }));
 
     const generation = Number(this.db.getMeta().generation ?? 0) + 1;
-    const survivors = [...stored.values()].filter((d) => !dropIds.includes(d.id));
+    const dropped = new Set(dropIds);
+    const survivors = [...stored.values()].filter((d) => !dropped.has(d.id));
     const finalDocuments = [...survivors, ...upserts.map((u) => u.document)];
     const oldLabels = this.db.labelsOfDocuments(dropIds);
-    this.db.apply({
-      removeDocumentIds: dropIds,
-      upsertDocuments: upserts,
-      meta: { ...this.expectedIdentity(), generation: String(generation), nextLabel: String(nextLabel), corpusHash: corpusHash(finalDocuments) },
-    });
+    await this.db.apply(
+      {
+        removeDocumentIds: dropIds,
+        upsertDocuments: upserts,
+        meta: { ...this.expectedIdentity(), generation: String(generation), nextLabel: String(nextLabel), corpusHash: corpusHash(finalDocuments) },
+      },
+      yieldToEventLoop,
+    );
     this.needsFullRebuild = false;
     lap('storingMs');
 
@@ -457,7 +469,7 @@ export class HnswVectorStore extends VectorStore {
       const chunk = chunks[i] as StoredChunk;
       this.index.addPoint(Array.from(chunk.vector), chunk.label);
       this.lexical.add(chunk.label, chunk.text);
-      if ((i + 1) % 1000 === 0) {
+      if ((i + 1) % 100 === 0) {
         onProgress?.({ phase: 'indexing', done: i + 1, total: chunks.length });
         await yieldToEventLoop();
       }

@@ -1,3 +1,4 @@
+import { ParallelLocalEmbeddings } from '../../../src/rag/embeddings/parallel.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config.js';
 import { createSilentLogger } from '../../../src/logger.js';
@@ -17,7 +18,7 @@ describe('createEmbeddings', () => {
     const embeddings = await createEmbeddings(loadConfig({ LOCAL_EMBEDDINGS_DIMENSIONS: '512' }), {
       logger: createSilentLogger(),
     });
-    expect(embeddings).toBeInstanceOf(LocalHashEmbeddings);
+    expect(embeddings).toBeInstanceOf(ParallelLocalEmbeddings);
     expect(embeddings.dimensions).toBe(512);
     expect(embeddings.id).toMatch(/^local-hash-v1.*:512$/);
   });

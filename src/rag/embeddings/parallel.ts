@@ -1,0 +1,90 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { Embeddings } from '@langchain/core/embeddings';
+import { LocalHashEmbeddings } from './local.js';
+import type { VerbatimEmbeddings } from './types.js';
+
+/** Below this many texts, a batch is embedded on the calling thread: posting it to workers would cost more. */
+const MIN_PARALLEL_TEXTS = 256;
+
+/**
+ * The local embedder spread over worker threads, one per core: a large refresh embeds on every core and leaves the
+ * event loop free for questions. Vectors are identical to {@link LocalHashEmbeddings}' (same id), so an index built
+ * either way is the same. Small batches and queries stay on the calling thread.
+ */
+export class ParallelLocalEmbeddings extends Embeddings implements VerbatimEmbeddings {
+  readonly id: string;
+  readonly dimensions: number;
+  /** Texts per call the store should send: large enough to keep every worker busy. */
+  readonly preferredBatchSize = 4096;
+  private readonly local: LocalHashEmbeddings;
+  private readonly workers: Worker[] = [];
+  private readonly pending = new Map<number, { resolve: (v: Float32Array) => void; reject: (e: unknown) => void }>();
+  private nextId = 0;
+  private readonly threads: number;
+
+  constructor(options: { dimensions: number; threads?: number }) {
+    super({});
+    this.local = new LocalHashEmbeddings({ dimensions: options.dimensions });
+    this.id = this.local.id;
+    this.dimensions = this.local.dimensions;
+    this.threads = options.threads ?? availableParallelism();
+  }
+
+  /** Workers start on the first large batch, so a process that only answers questions never spawns them. */
+  private pool(): Worker[] {
+    if (this.workers.length > 0 || this.threads <= 1) return this.workers;
+    const url = new URL(`./local-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+    for (let i = 0; i < this.threads; i += 1) {
+      // From TypeScript sources (development, tests) the worker registers the tsx loader before importing its module.
+      const worker = url.pathname.endsWith('.ts')
+        ? new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); });`, {
+            eval: true,
+            workerData: { dimensions: this.dimensions },
+          })
+        : new Worker(url, { workerData: { dimensions: this.dimensions } });
+      worker.unref();
+      worker.on('message', (message: { id: number; vectors: Float32Array }) => {
+        this.pending.get(message.id)?.resolve(message.vectors);
+        this.pending.delete(message.id);
+      });
+      worker.on('error', (err) => {
+        for (const { reject } of this.pending.values()) reject(err);
+        this.pending.clear();
+      });
+      this.workers.push(worker);
+    }
+    return this.workers;
+  }
+
+  private run(worker: Worker, texts: string[]): Promise<Float32Array> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      worker.postMessage({ id, texts });
+    });
+  }
+
+  /** Embeds into typed arrays without the number[] round trip of the LangChain interface. */
+  async embedDocumentsToFloat32(texts: string[]): Promise<Float32Array[]> {
+    const d = this.dimensions;
+    const workers = texts.length < MIN_PARALLEL_TEXTS ? [] : this.pool();
+    if (workers.length === 0) return texts.map((t) => Float32Array.from(this.local.embed(t)));
+    const per = Math.ceil(texts.length / workers.length);
+    const parts = await Promise.all(workers.map((w, i) => this.run(w, texts.slice(i * per, (i + 1) * per))));
+    return parts.flatMap((block) => Array.from({ length: block.length / d }, (_, i) => block.subarray(i * d, (i + 1) * d)));
+  }
+
+  override async embedDocuments(texts: string[]): Promise<number[][]> {
+    return (await this.embedDocumentsToFloat32(texts)).map((v) => Array.from(v));
+  }
+
+  override async embedQuery(text: string): Promise<number[]> {
+    return this.local.embed(text);
+  }
+
+  /** Stops the worker threads. */
+  async close(): Promise<void> {
+    await Promise.all(this.workers.splice(0).map((w) => w.terminate()));
+  }
+}
