@@ -31,6 +31,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     logger,
     hnsw: { m: config.HNSW_M, efConstruction: config.HNSW_EF_CONSTRUCTION, efSearch: config.HNSW_EF_SEARCH },
     embedBatchSize: config.EMBEDDINGS_BATCH_SIZE,
+    persistDelayMs: config.INDEX_PERSIST_DELAY_MS,
   });
   const chatModel = createChatModel(config, { logger, ...(overrides.fetch ? { fetch: overrides.fetch } : {}) });
   const service = createQaService({

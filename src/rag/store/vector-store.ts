@@ -50,10 +50,17 @@ export interface HnswStoreOptions {
   maxDeletedRatio?: number;
   /** Texts embedded per call to the embeddings model; the event loop runs between calls. */
   embedBatchSize?: number;
+  /**
+   * Wait after a change before writing the hnsw file (0: write at once). Several quick changes then cost one write
+   * of the whole index instead of one each; the database is already committed, and an index file left behind by a
+   * crash is caught up from it on the next start.
+   */
+  persistDelayMs?: number;
 }
 
 interface Snapshot {
   generation: number;
+  corpusHash: string;
   records: Map<number, ChunkRecord>;
   documents: Map<string, StoredDocument>;
   chunkCounts: Map<string, number>;
@@ -104,6 +111,8 @@ export class HnswVectorStore extends VectorStore {
   private readonly params: HnswParams;
   private readonly maxDeletedRatio: number;
   private readonly embedBatchSize: number;
+  private readonly persistDelayMs: number;
+  private persistTimer: NodeJS.Timeout | undefined;
   private index: Hnsw;
   private lexical = new LexicalIndex();
   private snapshot: Snapshot;
@@ -121,8 +130,9 @@ export class HnswVectorStore extends VectorStore {
     this.params = { space: 'cosine', ...DEFAULT_HNSW, ...options.hnsw };
     this.maxDeletedRatio = options.maxDeletedRatio ?? 0.25;
     this.embedBatchSize = options.embedBatchSize ?? 64;
+    this.persistDelayMs = options.persistDelayMs ?? 0;
     this.index = this.createIndex(1024);
-    this.snapshot = { generation: 0, records: new Map(), documents: new Map(), chunkCounts: new Map() };
+    this.snapshot = { generation: 0, corpusHash: corpusHash([]), records: new Map(), documents: new Map(), chunkCounts: new Map() };
   }
 
   _vectorstoreType(): string {
@@ -166,7 +176,7 @@ export class HnswVectorStore extends VectorStore {
 
   /** Version of the served corpus: changes whenever a document is added, changed or removed. */
   get corpusVersion(): string {
-    return `${this.snapshot.generation}:${(this.currentManifest?.corpusHash ?? corpusHash([])).slice(0, 12)}`;
+    return `${this.snapshot.generation}:${this.snapshot.corpusHash.slice(0, 12)}`;
   }
 
   /**
@@ -249,9 +259,28 @@ export class HnswVectorStore extends VectorStore {
       });
   }
 
-  /** Waits for pending changes, then closes the database. */
+  /** Waits for pending changes, writes a debounced index file, then closes the database. */
   async close(): Promise<void> {
-    await this.exclusive(async () => this.db.close());
+    await this.exclusive(async () => {
+      if (this.persistTimer) {
+        clearTimeout(this.persistTimer);
+        this.persistTimer = undefined;
+        await this.persist(this.snapshot.generation);
+      }
+      this.db.close();
+    });
+  }
+
+  private async schedulePersist(): Promise<void> {
+    if (this.persistDelayMs === 0) return this.persist(this.snapshot.generation);
+    if (this.persistTimer) return;
+    this.persistTimer = setTimeout(() => {
+      this.persistTimer = undefined;
+      this.exclusive(() => this.persist(this.snapshot.generation)).catch((err: unknown) =>
+        this.logger.error({ err }, 'writing the hnsw index failed: it will be caught up from the database on restart'),
+      );
+    }, this.persistDelayMs);
+    this.persistTimer.unref();
   }
 
   private exclusive<T>(task: () => Promise<T>): Promise<T> {
@@ -287,13 +316,21 @@ export class HnswVectorStore extends VectorStore {
     const generation = Number(meta.generation ?? 0);
     const manifest = await readManifest(this.paths.manifest);
     const chunkCount = this.db.countChunks();
-    const problem = await this.checkIndexFile(manifest, generation, chunkCount);
+    const problem = await this.checkIndexFile(manifest);
     let index: Hnsw;
+    let stale = false;
     if (problem === undefined && manifest) {
       index = new HierarchicalNSW(this.params.space, this.embeddings.dimensions);
       await index.readIndex(this.paths.index);
       index.setEf(this.params.efSearch);
       this.deletedSlots = manifest.counts.deletedSlots;
+      if (manifest.generation !== generation || manifest.counts.chunks !== chunkCount) {
+        // A sound index file a few changes behind the database (persisting is debounced, or a crash came between
+        // the commit and the write): bring it up to date from the stored vectors instead of rebuilding it.
+        stale = true;
+        this.logger.info({ indexGeneration: manifest.generation, databaseGeneration: generation }, 'hnsw index behind the database: catching up');
+        await this.catchUp(index);
+      }
     } else {
       if (chunkCount > 0) this.logger.warn({ code: 'INDEX_CORRUPT', problem }, 'hnsw index file unusable: rebuilding it from stored vectors');
       index = await this.buildIndexFromDatabase(chunkCount);
@@ -309,18 +346,40 @@ export class HnswVectorStore extends VectorStore {
     }
     this.index = index;
     this.lexical = lexical;
-    this.snapshot = { generation, records, documents: byId, chunkCounts: countChunks(records) };
-    if (problem !== undefined) await this.persist(generation);
+    this.snapshot = { generation, corpusHash: meta.corpusHash ?? corpusHash(documents), records, documents: byId, chunkCounts: countChunks(records) };
+    if (problem !== undefined || stale) await this.persist(generation);
     else this.currentManifest = manifest;
   }
 
-  private async checkIndexFile(manifest: IndexManifest | undefined, generation: number, chunkCount: number): Promise<string | undefined> {
+  /** Adds the stored chunks an index lacks and hides the ones the database no longer has. */
+  private async catchUp(index: Hnsw): Promise<void> {
+    const inIndex = new Set(index.getIdsList());
+    const inDatabase = new Set<number>();
+    let added = 0;
+    for (const chunk of this.db.iterateChunks()) {
+      inDatabase.add(chunk.label);
+      if (inIndex.has(chunk.label)) continue;
+      if (index.getCurrentCount() >= index.getMaxElements()) index.resizeIndex(Math.max(16, index.getMaxElements() * 2));
+      index.addPoint(Array.from(chunk.vector), chunk.label);
+      if (++added % 100 === 0) await yieldToEventLoop();
+    }
+    for (const label of inIndex) {
+      if (inDatabase.has(label)) continue;
+      try {
+        index.markDelete(label);
+        this.deletedSlots += 1;
+      } catch {
+        // already marked deleted in the file
+      }
+    }
+  }
+
+  /** Whether the index file is sound and built as configured (it may still be behind the database). */
+  private async checkIndexFile(manifest: IndexManifest | undefined): Promise<string | undefined> {
     if (!manifest) return 'manifest missing or invalid';
-    if (manifest.generation !== generation) return `manifest generation ${manifest.generation} != database generation ${generation}`;
     if (manifest.embedder.id !== this.embeddings.id || manifest.embedder.dimensions !== this.embeddings.dimensions) return 'embedder differs';
     if (manifest.chunkerVersion !== CHUNKER_VERSION) return 'chunker differs';
     if (manifest.hnsw.m !== this.params.m || manifest.hnsw.efConstruction !== this.params.efConstruction) return 'hnsw parameters differ';
-    if (manifest.counts.chunks !== chunkCount) return `manifest counts ${manifest.counts.chunks} chunks, database ${chunkCount}`;
     try {
       const size = (await stat(this.paths.index)).size;
       if (size !== manifest.checksums.indexBytes) return `index file is ${size} bytes, manifest says ${manifest.checksums.indexBytes}`;
@@ -439,7 +498,7 @@ export class HnswVectorStore extends VectorStore {
       documents.set(document.id, document);
       for (const chunk of chunks) records.set(chunk.label, toRecord(chunk, document));
     }
-    this.snapshot = { generation, records, documents, chunkCounts: countChunks(records) };
+    this.snapshot = { generation, corpusHash: corpusHash(finalDocuments), records, documents, chunkCounts: countChunks(records) };
 
     for (const label of oldLabels) {
       this.lexical.remove(label);
@@ -455,7 +514,7 @@ export class HnswVectorStore extends VectorStore {
       this.index = await this.buildIndexFromDatabase(this.db.countChunks());
     }
     lap('indexingMs');
-    await this.persist(generation);
+    await this.schedulePersist();
     lap('persistingMs');
     report.chunks = records.size;
     report.durationMs = Math.round(performance.now() - started);

@@ -170,7 +170,7 @@ describe('HnswVectorStore', () => {
     expect(manifest.checksums.indexBytes).toBe((await stat(join(dir.path, 'index.hnsw'))).size);
   });
 
-  it('recovers when a crash left the index file one change behind the database', async () => {
+  it('catches up an index file left one change behind the database, without rebuilding or re-embedding', async () => {
     const first = await open(base);
     await first.sync([AZURE]);
     const staleIndex = await readFile(join(dir.path, 'index.hnsw'));
@@ -181,10 +181,21 @@ describe('HnswVectorStore', () => {
     await writeFile(join(dir.path, 'manifest.json'), staleManifest);
 
     const { logger, records } = createRecordingLogger();
-    const second = await open(base, logger);
-    expect(records.some((r) => r.code === 'INDEX_CORRUPT')).toBe(true);
+    const counting = countingEmbeddings(base);
+    const second = await open(counting.embeddings, logger);
+    expect(records.some((r) => r.code === 'INDEX_CORRUPT')).toBe(false);
+    expect(records.some((r) => r.msg === 'hnsw index behind the database: catching up')).toBe(true);
+    expect(counting.state.texts).toBe(0);
     expect(second.listDocuments().map((d) => d.id)).toEqual(['azure', 'recette']);
     expect(await topDoc(second, 'crêpes farine œufs')).toBe('recette');
+    expect(second.manifest?.generation).toBe(2);
+    await second.remove(['recette']);
+    await second.close();
+    await writeFile(join(dir.path, 'index.hnsw'), staleIndex);
+    await writeFile(join(dir.path, 'manifest.json'), staleManifest);
+    const third = await open(base);
+    expect(third.listDocuments().map((d) => d.id)).toEqual(['azure']);
+    expect(third.vectorSearch(await base.embedQuery('crêpes farine œufs'), 5).map((h) => h.record.docId)).toEqual(['azure']);
   });
 
   it('keeps serving the previous corpus while a change is being embedded, then switches at once', async () => {
@@ -203,6 +214,21 @@ describe('HnswVectorStore', () => {
     await pending;
     expect(store.listDocuments().map((d) => d.id)).toEqual(['azure', 'recette']);
     expect(store.lexicalSearch('farine', 5)[0]?.record.docId).toBe('recette');
+  });
+
+  it('debounces index writes: one write for quick successive changes, flushed on close', async () => {
+    const store = await open(base, createSilentLogger(), { persistDelayMs: 60_000 });
+    await store.sync([AZURE]);
+    const before = JSON.parse(await readFile(join(dir.path, 'manifest.json'), 'utf8'));
+    await store.sync([AZURE, RECIPE]);
+    await store.remove(['azure']);
+    expect(store.corpusVersion).toMatch(/^3:/);
+    await store.close();
+    const manifest = JSON.parse(await readFile(join(dir.path, 'manifest.json'), 'utf8'));
+    expect(before.generation).toBe(0);
+    expect(manifest).toMatchObject({ generation: 3, counts: { documents: 1 } });
+    const reopened = await open(base);
+    expect(reopened.listDocuments().map((d) => d.id)).toEqual(['recette']);
   });
 
   it('lets the event loop run while a large corpus is indexed', async () => {
