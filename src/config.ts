@@ -23,7 +23,7 @@ export const configSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 
     EMBEDDINGS_PROVIDER: z.enum(['local', 'openai']).default('local'),
-    LOCAL_EMBEDDINGS_DIMENSIONS: positiveInt(1024),
+    LOCAL_EMBEDDINGS_DIMENSIONS: positiveInt(512),
     EMBEDDINGS_BASE_URL: z.url().optional().or(z.literal('').transform(() => undefined)),
     EMBEDDINGS_API_KEY: optionalString,
     EMBEDDINGS_MODEL: optionalString,
