@@ -1,0 +1,89 @@
+import hnswlib from 'hnswlib-node';
+import { LocalHashEmbeddings } from '../rag/embeddings/local.js';
+import { measureLatency, peakRssBytes, type Neighbors } from './bench-stats.js';
+import {
+  chunkCorpus,
+  createBenchEmbeddings,
+  type BenchTask,
+  type ExactRun,
+  type PreparedCorpus,
+  type SystemResult,
+} from './bench-task.js';
+
+const { BruteforceSearch } = hnswlib;
+
+/** Texts embedded per call: the batch of the embedder throughput measurement. */
+const EMBED_BATCH = 64;
+
+/**
+ * Exact search, the ground truth of recall@10: hnswlib-node's `BruteforceSearch` (cosine) over the same chunks and
+ * embedder. Vectors go from the embedder straight into the index, batch by batch, so no second copy of all vectors
+ * is kept in JavaScript (1M x 256 floats is 1 GB as float32, twice that as `number[][]`). The embedding loop, on one
+ * thread, doubles as the embedder's throughput measurement; the shipped embedder (`createEmbeddings`, which may use
+ * worker threads) is then timed over the same texts.
+ */
+export async function runExactTask(task: BenchTask, corpus: PreparedCorpus): Promise<SystemResult> {
+  const embeddings = new LocalHashEmbeddings({ dimensions: task.dims });
+  const rssBeforeBuildBytes = process.memoryUsage().rss;
+  const runs: ExactRun[] = [];
+  const neighbors: Neighbors[][] = [];
+  for (let r = 0; r < task.repeat; r += 1) {
+    const chunkStarted = performance.now();
+    let { texts, ids } = chunkCorpus(corpus.documents);
+    const chunkingMs = performance.now() - chunkStarted;
+    const characters = texts.reduce((sum, t) => sum + t.length, 0);
+    const index = new BruteforceSearch('cosine', task.dims);
+    index.initIndex(texts.length);
+    let embeddingMs = 0;
+    let indexingMs = 0;
+    for (let i = 0; i < texts.length; i += EMBED_BATCH) {
+      const started = performance.now();
+      const vectors = await embeddings.embedDocuments(texts.slice(i, i + EMBED_BATCH));
+      const embedded = performance.now();
+      vectors.forEach((v, j) => index.addPoint(v, i + j));
+      embeddingMs += embedded - started;
+      indexingMs += performance.now() - embedded;
+    }
+    const chunks = texts.length;
+    const shipped = await createBenchEmbeddings(task.dims);
+    const batch = shipped.preferredBatchSize ?? EMBED_BATCH;
+    const shippedStarted = performance.now();
+    try {
+      for (let i = 0; i < texts.length; i += batch) await shipped.embedDocuments(texts.slice(i, i + batch));
+    } finally {
+      await shipped.close?.();
+    }
+    const shippedEmbedder = { ms: performance.now() - shippedStarted, batch };
+    texts = [];
+
+    const vectors: number[][] = [];
+    const embedQuery = await measureLatency(corpus.questions, async (q) => {
+      vectors.push(await embeddings.embedQuery(q));
+    });
+    const found: Neighbors[] = [];
+    const vector = await measureLatency(vectors, (v, i) => {
+      const result = index.searchKnn(v, Math.min(10, chunks));
+      if (i < task.recallQueries)
+        found.push({
+          ids: result.neighbors.map((label) => ids[label] ?? String(label)),
+          distances: result.distances,
+        });
+    });
+    ids = [];
+    runs.push({
+      build: { chunkingMs, embeddingMs, indexingMs, chunks, characters },
+      shippedEmbedder,
+      latency: { embedQuery, vector },
+    });
+    neighbors.push(found);
+  }
+  return {
+    system: 'exact',
+    corpus: corpus.info,
+    runs,
+    neighbors,
+    peakRssBytes: peakRssBytes(),
+    rssBeforeBuildBytes,
+    params: { embedder: embeddings.id, space: 'cosine', index: 'BruteforceSearch', embedBatch: EMBED_BATCH },
+  };
+}

@@ -1,0 +1,194 @@
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** Latency distribution of one kind of operation, in milliseconds. */
+export interface LatencyStats {
+  p50: number;
+  p99: number;
+  mean: number;
+  max: number;
+  samples: number;
+}
+
+/** The `q` quantile (0..1) of sorted values, nearest rank. */
+export function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[rank] as number;
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+export function latencyStats(samples: readonly number[]): LatencyStats {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const mean = sorted.reduce((sum, x) => sum + x, 0) / Math.max(1, sorted.length);
+  return {
+    p50: quantile(sorted, 0.5),
+    p99: quantile(sorted, 0.99),
+    mean,
+    max: sorted.at(-1) ?? Number.NaN,
+    samples: sorted.length,
+  };
+}
+
+/**
+ * The leaf-wise median of several runs of the same shape: every number is replaced by the median of the numbers at
+ * the same place in all runs; other values are taken from the first run. Used to summarise `--repeat N` runs.
+ */
+export function medianOfRuns<T>(runs: readonly T[]): T {
+  const first = runs[0];
+  if (first === undefined) throw new RangeError('medianOfRuns needs at least one run');
+  if (typeof first === 'number') return median(runs as readonly number[]) as T;
+  if (Array.isArray(first))
+    return first.map((_, i) => medianOfRuns(runs.map((r) => (r as unknown[])[i]))) as T;
+  if (first !== null && typeof first === 'object') {
+    return Object.fromEntries(
+      Object.keys(first).map((key) => [
+        key,
+        medianOfRuns(runs.map((r) => (r as Record<string, unknown>)[key])),
+      ]),
+    ) as T;
+  }
+  return first;
+}
+
+/** Nearest neighbours of one query: chunk ids, closest first, with their cosine distances. */
+export interface Neighbors {
+  ids: readonly string[];
+  distances: readonly number[];
+}
+
+/** Distances closer than this are ties (float32 arithmetic in different code paths). */
+const TIE_EPSILON = 1e-5;
+
+/**
+ * recall@k of an approximate search against exact search on the same vectors: for each query, the share of the
+ * approximate top k that belongs to the exact top k, averaged over the queries. A result at the same distance as
+ * the exact k-th neighbour also counts, so that duplicate chunks (identical vectors, any of which is a correct
+ * answer) do not lower the score.
+ */
+export function recallAtK(approximate: readonly Neighbors[], exact: readonly Neighbors[], k = 10): number {
+  if (approximate.length !== exact.length)
+    throw new RangeError(`recall: ${approximate.length} approximate results for ${exact.length} queries`);
+  if (exact.length === 0) return Number.NaN;
+  let total = 0;
+  exact.forEach((truth, q) => {
+    const wanted = Math.min(k, truth.ids.length);
+    if (wanted === 0) {
+      total += 1;
+      return;
+    }
+    const truthIds = new Set(truth.ids.slice(0, wanted));
+    const threshold = (truth.distances[wanted - 1] ?? Number.POSITIVE_INFINITY) + TIE_EPSILON;
+    const found = approximate[q] as Neighbors;
+    const seen = new Set<string>();
+    let hits = 0;
+    found.ids.slice(0, wanted).forEach((id, i) => {
+      if (seen.has(id)) return;
+      seen.add(id);
+      if (truthIds.has(id) || (found.distances[i] ?? Number.POSITIVE_INFINITY) <= threshold) hits += 1;
+    });
+    total += hits / wanted;
+  });
+  return total / exact.length;
+}
+
+/** Lets a measured task say what it is doing, so that the longest stall can be attributed to a phase. */
+export interface StallProbe {
+  phase: string;
+}
+
+/** Timer period of the stall monitor: the resolution of the measurement. */
+const STALL_TICK_MS = 10;
+
+/**
+ * Watches the event loop while `task` runs and reports the longest stall: how much later than due a 10 ms timer
+ * fired, at worst. A stall this long is how long a Discord interaction would wait before the bot could even defer
+ * its reply. `stallPhase` is the phase the task had set when the stall began (and when it ended, if different).
+ */
+export async function withStallMonitor<T>(
+  task: (probe: StallProbe) => Promise<T>,
+  initialPhase = '',
+): Promise<{ result: T; ms: number; maxStallMs: number; stallPhase: string }> {
+  const probe: StallProbe = { phase: initialPhase };
+  let last = performance.now();
+  let lastPhase = probe.phase;
+  let maxStallMs = 0;
+  let stallPhase = '';
+  const tick = () => {
+    const now = performance.now();
+    const stall = now - last - STALL_TICK_MS;
+    if (stall > maxStallMs) {
+      maxStallMs = stall;
+      stallPhase = lastPhase === probe.phase ? probe.phase : `${lastPhase} → ${probe.phase}`;
+    }
+    last = now;
+    lastPhase = probe.phase;
+  };
+  const timer = setInterval(tick, STALL_TICK_MS);
+  const started = performance.now();
+  try {
+    const result = await task(probe);
+    const ms = performance.now() - started;
+    // Let a timer that is due now fire, so that a stall at the very end is recorded too.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    tick();
+    return { result, ms, maxStallMs, stallPhase };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** Runs `task` once per item and returns the latency distribution (plus whatever the callback collects). */
+export async function measureLatency<T>(
+  items: readonly T[],
+  task: (item: T, index: number) => unknown,
+): Promise<LatencyStats> {
+  const samples: number[] = [];
+  for (let i = 0; i < items.length; i += 1) {
+    const started = performance.now();
+    await task(items[i] as T, i);
+    samples.push(performance.now() - started);
+  }
+  return latencyStats(samples);
+}
+
+/** Total size in bytes of the files under `dir`, and per top-level entry. */
+export async function directorySize(dir: string): Promise<{ bytes: number; files: Record<string, number> }> {
+  const files: Record<string, number> = {};
+  let bytes = 0;
+  const walk = async (path: string, top: string | undefined): Promise<void> => {
+    for (const entry of await readdir(path, { withFileTypes: true })) {
+      const full = join(path, entry.name);
+      if (entry.isDirectory()) await walk(full, top ?? entry.name);
+      else if (entry.isFile()) {
+        const size = (await stat(full)).size;
+        bytes += size;
+        const key = top ?? entry.name;
+        files[key] = (files[key] ?? 0) + size;
+      }
+    }
+  };
+  await walk(dir, undefined);
+  return { bytes, files };
+}
+
+/** Peak resident set size of this process so far, in bytes. */
+export function peakRssBytes(): number {
+  return process.resourceUsage().maxRSS * 1024;
+}
+
+/**
+ * Runs a full garbage collection when the process was started with `--expose-gc` (the bench's child processes are),
+ * so that a store just closed does not count in the peak RSS of the one loaded after it.
+ */
+export function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}

@@ -1,0 +1,228 @@
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadConfig } from '../config.js';
+import { createSilentLogger } from '../logger.js';
+import type { VerbatimEmbeddings } from '../rag/embeddings/index.js';
+import { retrieve } from '../rag/retrieval/hybrid.js';
+import {
+  createQaService,
+  type QaService,
+  type RefreshResult,
+  type SyncProgress,
+  type SyncReport,
+} from '../rag/service.js';
+import { HnswVectorStore } from '../rag/store/vector-store.js';
+import type { SourceDocument } from '../rag/types.js';
+import { generateDocuments, toMarkdownFile, writeCorpusFiles } from './bench-corpus.js';
+import {
+  collectGarbage,
+  directorySize,
+  measureLatency,
+  peakRssBytes,
+  withStallMonitor,
+  type Neighbors,
+  type StallProbe,
+} from './bench-stats.js';
+import {
+  createBenchEmbeddings,
+  type BenchTask,
+  type OperationMetrics,
+  type PreparedCorpus,
+  type SystemResult,
+  type VerbatimRun,
+} from './bench-task.js';
+
+/**
+ * Names the store's phase from its progress reports: embedding batches, then storing (after the last batch), then
+ * indexing, then whatever follows the last indexed point (snapshot swap, markDelete, compaction, persisting).
+ */
+function phaseTracker(probe: StallProbe): (p: SyncProgress) => void {
+  return (p) => {
+    if (p.phase === 'embedding') probe.phase = p.done < p.total ? 'embedding' : 'storing (after embedding)';
+    else probe.phase = p.done < p.total ? 'indexing' : 'after indexing';
+  };
+}
+
+/**
+ * Verbatim measured the way the bot runs it: the corpus is written as `.md` files, then `service.refresh()` loads,
+ * chunks, embeds, stores, indexes and persists it into an empty data directory (a full build); the store is closed
+ * and reopened (load time), questions are timed, then documents are added and removed on the built index.
+ * Configuration comes from `loadConfig` defaults and the embedder from `createEmbeddings`, as in `createApp`, so the
+ * bench follows what ships.
+ */
+export async function runVerbatimTask(task: BenchTask, corpus: PreparedCorpus): Promise<SystemResult> {
+  const embeddings = await createBenchEmbeddings(task.dims);
+  try {
+    return await measureVerbatim(task, corpus, embeddings);
+  } finally {
+    await embeddings.close?.();
+  }
+}
+
+async function measureVerbatim(
+  task: BenchTask,
+  corpus: PreparedCorpus,
+  embeddings: VerbatimEmbeddings,
+): Promise<SystemResult> {
+  const logger = createSilentLogger();
+  const corpusDir = join(task.workDir, 'corpus');
+  await writeCorpusFiles(corpusDir, corpus.documents);
+  const config = loadConfig({ CORPUS_DIR: corpusDir, DATA_DIR: join(task.workDir, 'data') });
+  const hnsw = {
+    m: config.HNSW_M,
+    efConstruction: config.HNSW_EF_CONSTRUCTION,
+    efSearch: config.HNSW_EF_SEARCH,
+  };
+  const open = (dataDir: string) =>
+    HnswVectorStore.open({ dataDir, embeddings, logger, hnsw, embedBatchSize: config.EMBEDDINGS_BATCH_SIZE });
+  const serviceFor = (store: HnswVectorStore): QaService =>
+    createQaService({
+      store,
+      embeddings,
+      logger,
+      options: {
+        corpusDir,
+        maxQuestionLength: config.MAX_QUESTION_LENGTH,
+        topK: config.RETRIEVAL_TOP_K,
+        extractive: { maxQuotes: config.MAX_QUOTES, minScore: config.RELEVANCE_FLOOR, secondaryRatio: 0.8 },
+        maxUploadBytes: config.MAX_UPLOAD_BYTES,
+        fetchTimeoutMs: config.FETCH_TIMEOUT_MS,
+        llmTimeoutMs: config.LLM_TIMEOUT_MS,
+      },
+    });
+
+  const options = { seed: task.seed + 101, chunksPerDocument: task.chunksPerDocument };
+  const [one] = generateDocuments(1, { ...options, idPrefix: 'bench-one' }) as [SourceDocument];
+  const many = generateDocuments(task.incrementalDocuments, {
+    ...options,
+    seed: task.seed + 202,
+    idPrefix: 'bench-many',
+  });
+  const [fileOne] = generateDocuments(1, { ...options, seed: task.seed + 303, idPrefix: 'bench-file' }) as [
+    SourceDocument,
+  ];
+  const rssBeforeBuildBytes = process.memoryUsage().rss;
+
+  const runs: VerbatimRun[] = [];
+  const neighbors: Neighbors[][] = [];
+  for (let r = 0; r < task.repeat; r += 1) {
+    const dataDir = join(task.workDir, `data-${r}`);
+    let store: HnswVectorStore | undefined;
+    let openMs = 0;
+    const ingest = await withStallMonitor(async (probe) => {
+      const started = performance.now();
+      store = await open(dataDir);
+      openMs = performance.now() - started;
+      probe.phase = 'loading/chunking';
+      return serviceFor(store).refresh(phaseTracker(probe));
+    }, 'open');
+    if (ingest.result.kind !== 'refreshed')
+      throw new Error(`bench corpus did not load: ${ingest.result.message}`);
+    if (ingest.result.failures.length > 0)
+      throw new Error(`bench corpus: ${ingest.result.failures.length} file(s) failed to load`);
+    const report = ingest.result;
+    const disk = await directorySize(dataDir);
+    await store?.close();
+    store = undefined;
+    collectGarbage();
+
+    const loadStarted = performance.now();
+    const built = await open(dataDir);
+    const loadMs = performance.now() - loadStarted;
+    const service = serviceFor(built);
+
+    const vectors: number[][] = [];
+    const embedQuery = await measureLatency(corpus.questions, async (q) => {
+      vectors.push(await embeddings.embedQuery(q));
+    });
+    const found: Neighbors[] = [];
+    const vector = await measureLatency(vectors, (v, i) => {
+      const hits = built.vectorSearch(v, 10);
+      if (i < task.recallQueries)
+        found.push({ ids: hits.map((h) => h.record.id), distances: hits.map((h) => 1 - h.score) });
+    });
+    const lexical = await measureLatency(corpus.questions, (q) => built.lexicalSearch(q, 10));
+    const hybrid = await measureLatency(corpus.questions, (q, i) =>
+      retrieve(built, q, vectors[i] as number[], { k: config.RETRIEVAL_TOP_K }),
+    );
+    let answered = 0;
+    const ask = await measureLatency(corpus.questions, async (q) => {
+      if ((await service.ask(q)).kind === 'answer') answered += 1;
+    });
+
+    const operation = async (
+      name: string,
+      documents: number,
+      change: (onProgress: (p: SyncProgress) => void) => Promise<SyncReport | RefreshResult>,
+    ): Promise<OperationMetrics> => {
+      const before = built.chunkCount;
+      const { result, ms, maxStallMs, stallPhase } = await withStallMonitor(
+        (probe) => change(phaseTracker(probe)),
+        name,
+      );
+      const stages = 'stages' in result ? { stages: { ...result.stages } } : {};
+      return {
+        ms,
+        maxStallMs,
+        stallPhase,
+        documents,
+        chunks: Math.abs(built.chunkCount - before),
+        ...stages,
+      };
+    };
+    const incremental = {
+      addOne: await operation('upsert', 1, (progress) => built.upsert([one], progress)),
+      removeOne: await operation('remove', 1, () => built.remove([one.id])),
+      addMany: await operation('upsert', many.length, (progress) => built.upsert(many, progress)),
+      removeMany: await operation('remove', many.length, () => built.remove(many.map((d) => d.id))),
+      refreshUnchanged: await operation('loading/chunking', 0, (progress) => service.refresh(progress)),
+      refreshAddOne: await (async () => {
+        const file = join(corpusDir, fileOne.path);
+        await writeFile(file, toMarkdownFile(fileOne));
+        try {
+          return await operation('loading/chunking', 1, (progress) => service.refresh(progress));
+        } finally {
+          await rm(file, { force: true });
+        }
+      })(),
+    };
+    await built.close();
+    await rm(dataDir, { recursive: true, force: true });
+
+    const totalMs = ingest.ms;
+    runs.push({
+      ingest: {
+        totalMs,
+        loadingMs: Math.max(0, totalMs - openMs - report.durationMs),
+        openMs,
+        stages: { ...report.stages },
+        documents: report.added.length,
+        chunks: report.chunks,
+        chunksPerSecond: report.chunks / (totalMs / 1000),
+        maxStallMs: ingest.maxStallMs,
+        stallPhase: ingest.stallPhase,
+      },
+      disk,
+      loadMs,
+      latency: { embedQuery, vector, lexical, hybrid, ask },
+      askAnswered: answered / Math.max(1, corpus.questions.length),
+      incremental,
+    });
+    neighbors.push(found);
+  }
+  await rm(corpusDir, { recursive: true, force: true });
+  return {
+    system: 'verbatim',
+    corpus: corpus.info,
+    runs,
+    neighbors,
+    peakRssBytes: peakRssBytes(),
+    rssBeforeBuildBytes,
+    params: {
+      embedder: embeddings.id,
+      ...hnsw,
+      embedBatchSize: config.EMBEDDINGS_BATCH_SIZE,
+      topK: config.RETRIEVAL_TOP_K,
+    },
+  };
+}
