@@ -10,7 +10,7 @@ import { expectedAnswer } from './answer/question-type.js';
 import { scoreSentences, selectQuotes, type ExtractiveOptions } from './answer/extractive.js';
 import type { Answer, AskResult, NoAnswer, PartialAnswer, Quote, SourceRef } from './answer/types.js';
 import { verifyQuotes } from './answer/verify.js';
-import { deriveDocumentId, downloadLimited, formatBytes, loadCorpus, parseDocument, sniffUpload } from './corpus/index.js';
+import { deriveDocumentId, downloadLimited, formatBytes, loadCorpus, parseDocument, sniffUpload, type ParseCache } from './corpus/index.js';
 import type { VerbatimEmbeddings } from './embeddings/types.js';
 import { fuseRetrievals, retrieve } from './retrieval/hybrid.js';
 import type { HnswVectorStore, SyncProgress, SyncReport } from './store/vector-store.js';
@@ -143,6 +143,7 @@ export function createQaService(deps: QaServiceDeps): QaService {
   const coverage = () => store.listDocuments().map((d) => ({ docId: d.id, title: d.title }));
 
   const llmTimeoutMs = options.llmTimeoutMs ?? 30_000;
+  const parseCache: ParseCache = new Map();
   const { chatModel } = deps;
 
   const sourcesOf = (quotes: readonly Quote[]): SourceRef[] => {
@@ -269,7 +270,7 @@ export function createQaService(deps: QaServiceDeps): QaService {
 
   async function refresh(onProgress?: (p: SyncProgress) => void): Promise<RefreshResult> {
     return exclusive(async () => {
-      const { documents, failures } = await loadCorpus(options.corpusDir, { logger });
+      const { documents, failures } = await loadCorpus(options.corpusDir, { logger, cache: parseCache });
       const failedPaths = new Set(failures.map((f) => f.file));
       const kept = store.listDocuments().filter((d) => failedPaths.has(d.path) && !documents.some((n) => n.id === d.id));
       for (const doc of kept) logger.warn({ docId: doc.id, file: doc.path }, 'file unreadable: keeping the previously indexed version');

@@ -192,4 +192,21 @@ describe('QaService', () => {
     expect(alone.kind === 'answer' && followUp.kind === 'answer').toBe(true);
     if (alone.kind === 'answer' && followUp.kind === 'answer') expect(followUp.quotes.map((q) => q.text)).not.toEqual(alone.quotes.map((q) => q.text));
   });
+
+  it('a refresh with nothing changed keeps the corpus version; a same-size edit with a new time is re-read', async () => {
+    const { utimes } = await import('node:fs/promises');
+    const service = await start();
+    await writeFile(join(corpusDir, 'crepes.md'), PANCAKES);
+    await service.refresh();
+    const version = service.corpusVersion;
+    expect(await service.refresh()).toMatchObject({ unchanged: ['crepes', 'microsoft-azure-israel-defense'], added: [], changed: [] });
+    expect(service.corpusVersion).toBe(version);
+    const edited = PANCAKES.replace('une heure', 'un samedi');
+    expect(edited.length).toBe(PANCAKES.length);
+    await writeFile(join(corpusDir, 'crepes.md'), edited);
+    const later = new Date(Date.now() + 5000);
+    await utimes(join(corpusDir, 'crepes.md'), later, later);
+    expect(await service.refresh()).toMatchObject({ changed: ['crepes'] });
+    expect(service.corpusVersion).not.toBe(version);
+  });
 });

@@ -1,4 +1,4 @@
-export { loadCorpus, MAX_DOCUMENT_BYTES } from './load.js';
+export { loadCorpus, MAX_DOCUMENT_BYTES, type ParseCache } from './load.js';
 export {
   isSupportedFile,
   parseDocument,

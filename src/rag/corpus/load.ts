@@ -53,9 +53,13 @@ function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** Parsed files by path, reused while a file's size and modification time are unchanged. */
+export type ParseCache = Map<string, { size: number; mtimeMs: number; result: { document: SourceDocument } | { reason: string } }>;
+
 async function readDocument(
   dir: string,
   file: string,
+  cache?: ParseCache,
 ): Promise<{ document: SourceDocument } | { reason: string }> {
   const extension = path.posix.extname(file).toLowerCase();
   if (!isSupportedFile(file)) {
@@ -64,17 +68,23 @@ async function readDocument(
   }
   const absolute = path.join(dir, file);
   let content: Buffer;
+  let size: number;
+  let mtimeMs: number;
   try {
-    const { size } = await stat(absolute);
+    ({ size, mtimeMs } = await stat(absolute));
     if (size > MAX_DOCUMENT_BYTES) {
       return { reason: `too large (${size} bytes, limit ${MAX_DOCUMENT_BYTES})` };
     }
+    const cached = cache?.get(file);
+    if (cached && cached.size === size && cached.mtimeMs === mtimeMs) return cached.result;
     content = await readFile(absolute);
   } catch (err) {
     return { reason: `cannot read file (${errorCode(err)})` };
   }
   const parsed = parseDocument({ fileName: file, content });
-  return parsed.ok ? { document: parsed.document } : { reason: parsed.reason };
+  const result = parsed.ok ? { document: parsed.document } : { reason: parsed.reason };
+  cache?.set(file, { size, mtimeMs, result });
+  return result;
 }
 
 /**
@@ -85,10 +95,11 @@ async function readDocument(
  * followed. Every other file is either loaded or reported in `failures` and logged as a warning: unsupported types
  * (a `.pdf` or `.docx` someone expects to be indexed), unreadable or oversized files, files {@link parseDocument}
  * rejects, and a second file whose id is already taken. A missing or unreadable directory is one failure with `file: '.'`, not an exception; an empty directory
- * gives no documents and no failures, and the caller says so.
+ * gives no documents and no failures, and the caller says so. With a `cache`, a file whose size and modification
+ * time have not changed since the last load is not read or parsed again.
  */
-export async function loadCorpus(dir: string, deps: { logger: Logger }): Promise<CorpusLoadResult> {
-  const { logger } = deps;
+export async function loadCorpus(dir: string, deps: { logger: Logger; cache?: ParseCache }): Promise<CorpusLoadResult> {
+  const { logger, cache } = deps;
   const documents: SourceDocument[] = [];
   const failures: LoadFailure[] = [];
   const report = (failure: LoadFailure): void => {
@@ -118,7 +129,7 @@ export async function loadCorpus(dir: string, deps: { logger: Logger }): Promise
       logger.debug({ file }, 'corpus entry ignored (editor or system artefact)');
       continue;
     }
-    const result = await readDocument(dir, file);
+    const result = await readDocument(dir, file, cache);
     if ('reason' in result) {
       report({ file, reason: result.reason });
       continue;
@@ -130,6 +141,10 @@ export async function loadCorpus(dir: string, deps: { logger: Logger }): Promise
     }
     owners.set(result.document.id, file);
     documents.push(result.document);
+  }
+  if (cache) {
+    const present = new Set(files);
+    for (const key of cache.keys()) if (!present.has(key)) cache.delete(key);
   }
   logger.info({ dir, documents: documents.length, failures: failures.length }, 'corpus loaded');
   return { documents, failures };

@@ -217,6 +217,8 @@ export class CorpusDatabase {
       }
       for (const [key, value] of Object.entries(change.meta)) setMeta.run(key, value);
       this.db.exec('COMMIT');
+      // A bulk change leaves a write-ahead log as large as the data: fold it back so the disk holds one copy.
+      if (change.upsertDocuments.length + change.removeDocumentIds.length > 100) this.db.pragma('wal_checkpoint(TRUNCATE)');
     } catch (err) {
       if (this.db.inTransaction) this.db.exec('ROLLBACK');
       throw err;

@@ -120,6 +120,8 @@ export class HnswVectorStore extends VectorStore {
   private writeLock: Promise<unknown> = Promise.resolve();
   private currentManifest: IndexManifest | undefined;
   private needsFullRebuild = false;
+  /** True while the graph holds points of a change that the served snapshot does not include yet. */
+  private hiddenPoints = false;
 
   private constructor(options: HnswStoreOptions, db: CorpusDatabase) {
     super(options.embeddings, {});
@@ -236,12 +238,16 @@ export class HnswVectorStore extends VectorStore {
     const { records } = this.snapshot;
     if (records.size === 0) return [];
     const index = this.index;
-    const visible = (label: number) => {
-      const record = records.get(label);
-      return record !== undefined && (!filter || filter(record));
-    };
     const n = Math.min(k, records.size);
-    const result = index.searchKnn(query, n, visible);
+    // The filter callback costs a JavaScript call per visited node: only pay it while a change has points in the
+    // graph that the snapshot does not serve yet, or when the caller filters.
+    const result =
+      this.hiddenPoints || filter
+        ? index.searchKnn(query, n, (label) => {
+            const record = records.get(label);
+            return record !== undefined && (!filter || filter(record));
+          })
+        : index.searchKnn(query, n);
     return result.neighbors.flatMap((label, i) => {
       const record = records.get(label);
       return record ? [{ record, score: 1 - (result.distances[i] ?? 1) }] : [];
@@ -443,6 +449,12 @@ export class HnswVectorStore extends VectorStore {
     }
     report.removed = removeIds.filter((id) => stored.has(id));
     const dropIds = rebuilt ? [...stored.keys()] : [...report.removed, ...report.changed];
+    if (toIndex.length === 0 && dropIds.length === 0) {
+      // Nothing changed: no transaction, no new generation, no index write.
+      report.chunks = this.snapshot.records.size;
+      report.durationMs = Math.round(performance.now() - started);
+      return report;
+    }
 
     const prepared: { doc: SourceDocument; sentences: Sentence[]; chunks: (Chunk & { textHash: string })[] }[] = [];
     let chunked = 0;
@@ -489,14 +501,21 @@ export class HnswVectorStore extends VectorStore {
     lap('storingMs');
 
     const newChunks = upserts.flatMap((u) => u.chunks);
+    this.hiddenPoints = true;
     await this.addPoints(newChunks, onProgress);
     const records = new Map(this.snapshot.records);
     const documents = new Map(this.snapshot.documents);
     for (const id of dropIds) documents.delete(id);
     for (const label of oldLabels) records.delete(label);
+    let built = 0;
     for (const { document, chunks } of upserts) {
       documents.set(document.id, document);
       for (const chunk of chunks) records.set(chunk.label, toRecord(chunk, document));
+      built += chunks.length;
+      if (built >= 2000) {
+        built = 0;
+        await yieldToEventLoop();
+      }
     }
     this.snapshot = { generation, corpusHash: corpusHash(finalDocuments), records, documents, chunkCounts: countChunks(records) };
 
@@ -509,6 +528,7 @@ export class HnswVectorStore extends VectorStore {
         // the label was never in this index object (rebuilt from the database after the change)
       }
     }
+    this.hiddenPoints = false;
     if (this.deletedSlots > 0 && this.deletedSlots / Math.max(1, this.index.getCurrentCount()) > this.maxDeletedRatio) {
       this.logger.info({ deletedSlots: this.deletedSlots, total: this.index.getCurrentCount() }, 'compacting hnsw index');
       this.index = await this.buildIndexFromDatabase(this.db.countChunks());
