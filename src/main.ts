@@ -4,7 +4,7 @@ import { AppError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { createEmbeddings } from './rag/embeddings/index.js';
 import { createChatModel } from './rag/llm/chat-model.js';
-import { createQaService, type QaService } from './rag/service.js';
+import { createQaService, type QaOptions, type QaService } from './rag/service.js';
 import { HnswVectorStore } from './rag/store/vector-store.js';
 
 /** The assembled core: what the CLI and the bot run on. */
@@ -12,6 +12,19 @@ export interface App {
   service: QaService;
   store: HnswVectorStore;
   close(): Promise<void>;
+}
+
+/** The service's tuning, read from the configuration (shared with the benchmark, which wires its own store). */
+export function qaOptions(config: Config): QaOptions {
+  return {
+    corpusDir: config.CORPUS_DIR,
+    maxQuestionLength: config.MAX_QUESTION_LENGTH,
+    topK: config.RETRIEVAL_TOP_K,
+    extractive: { maxQuotes: config.MAX_QUOTES, minScore: config.RELEVANCE_FLOOR, secondaryRatio: 0.8 },
+    maxUploadBytes: config.MAX_UPLOAD_BYTES,
+    fetchTimeoutMs: config.FETCH_TIMEOUT_MS,
+    llmTimeoutMs: config.LLM_TIMEOUT_MS,
+  };
 }
 
 /** Collaborators that tests (and only tests) replace. */
@@ -24,7 +37,10 @@ export interface AppOverrides {
  * else in the code base constructs concrete collaborators.
  */
 export async function createApp(config: Config, logger: Logger, overrides: AppOverrides = {}): Promise<App> {
-  const embeddings = await createEmbeddings(config, { logger, ...(overrides.fetch ? { fetch: overrides.fetch } : {}) });
+  const embeddings = await createEmbeddings(config, {
+    logger,
+    ...(overrides.fetch ? { fetch: overrides.fetch } : {}),
+  });
   const store = await HnswVectorStore.open({
     dataDir: config.DATA_DIR,
     embeddings,
@@ -33,21 +49,16 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     embedBatchSize: config.EMBEDDINGS_BATCH_SIZE,
     persistDelayMs: config.INDEX_PERSIST_DELAY_MS,
   });
-  const chatModel = createChatModel(config, { logger, ...(overrides.fetch ? { fetch: overrides.fetch } : {}) });
+  const chatModel = createChatModel(config, {
+    logger,
+    ...(overrides.fetch ? { fetch: overrides.fetch } : {}),
+  });
   const service = createQaService({
     store,
     embeddings,
     logger,
     ...(chatModel ? { chatModel } : {}),
-    options: {
-      corpusDir: config.CORPUS_DIR,
-      maxQuestionLength: config.MAX_QUESTION_LENGTH,
-      topK: config.RETRIEVAL_TOP_K,
-      extractive: { maxQuotes: config.MAX_QUOTES, minScore: config.RELEVANCE_FLOOR, secondaryRatio: 0.8 },
-      maxUploadBytes: config.MAX_UPLOAD_BYTES,
-      fetchTimeoutMs: config.FETCH_TIMEOUT_MS,
-      llmTimeoutMs: config.LLM_TIMEOUT_MS,
-    },
+    options: qaOptions(config),
     ...(overrides.fetch ? { fetch: overrides.fetch } : {}),
   });
   return {
@@ -80,7 +91,8 @@ export async function runBot(
   } catch (err) {
     return { code: 78, message: (err as Error).message };
   }
-  if (!config.DISCORD_TOKEN) return { code: 78, message: 'DISCORD_TOKEN is not set: put your bot token in .env (see .env.example).' };
+  if (!config.DISCORD_TOKEN)
+    return { code: 78, message: 'DISCORD_TOKEN is not set: put your bot token in .env (see .env.example).' };
   const logger = options.logger ?? createLogger({ level: config.LOG_LEVEL });
   // Listen before starting: a signal during start-up then shuts down cleanly once the bot is up.
   const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
@@ -91,7 +103,12 @@ export async function runBot(
     const refreshed = await app.service.refresh();
     if (refreshed.kind === 'corpus_empty') logger.warn(refreshed.message);
     for (const failure of refreshed.failures) logger.warn(failure, 'corpus file skipped');
-    const bot = await startBot({ config, service: app.service, logger, ...(options.fetch ? { fetch: options.fetch } : {}) });
+    const bot = await startBot({
+      config,
+      service: app.service,
+      logger,
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+    });
     const signal = await stopSignal;
     logger.info({ signal }, 'shutting down: finishing questions in flight');
     await bot.stop();

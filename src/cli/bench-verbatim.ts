@@ -1,6 +1,7 @@
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadConfig } from '../config.js';
+import { qaOptions } from '../main.js';
 import { createSilentLogger } from '../logger.js';
 import type { VerbatimEmbeddings } from '../rag/embeddings/index.js';
 import { retrieve } from '../rag/retrieval/hybrid.js';
@@ -80,15 +81,7 @@ async function measureVerbatim(
       store,
       embeddings,
       logger,
-      options: {
-        corpusDir,
-        maxQuestionLength: config.MAX_QUESTION_LENGTH,
-        topK: config.RETRIEVAL_TOP_K,
-        extractive: { maxQuotes: config.MAX_QUOTES, minScore: config.RELEVANCE_FLOOR, secondaryRatio: 0.8 },
-        maxUploadBytes: config.MAX_UPLOAD_BYTES,
-        fetchTimeoutMs: config.FETCH_TIMEOUT_MS,
-        llmTimeoutMs: config.LLM_TIMEOUT_MS,
-      },
+      options: qaOptions(config),
     });
 
   const options = { seed: task.seed + 101, chunksPerDocument: task.chunksPerDocument };

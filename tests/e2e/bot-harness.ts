@@ -22,7 +22,10 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export async function startHarness(env: Record<string, string> = {}, wrapService?: (s: QaService) => QaService): Promise<Harness> {
+export async function startHarness(
+  env: Record<string, string> = {},
+  wrapService?: (s: QaService) => QaService,
+): Promise<Harness> {
   const dir = await temporaryDirectory('verbatim-e2e-');
   const corpusDir = join(dir.path, 'corpus');
   await mkdir(corpusDir);
@@ -59,20 +62,52 @@ export async function startHarness(env: Record<string, string> = {}, wrapService
   };
 }
 
+/** The service with some methods replaced (the corpus version getter keeps reading the real service). */
+export function overrideService(
+  service: QaService,
+  overrides: Partial<Pick<QaService, 'ask' | 'refresh' | 'addDocument' | 'removeDocument'>>,
+): QaService {
+  return {
+    ask: (question, options) => service.ask(question, options),
+    listDocuments: () => service.listDocuments(),
+    getDocument: (id) => service.getDocument(id),
+    refresh: (onProgress) => service.refresh(onProgress),
+    addDocument: (file) => service.addDocument(file),
+    addFromUrl: (url) => service.addFromUrl(url),
+    removeDocument: (id) => service.removeDocument(id),
+    get corpusVersion() {
+      return service.corpusVersion;
+    },
+    ...overrides,
+  };
+}
+
 /** A slash command option. */
-export const option = (name: string, value: string | boolean, type = typeof value === 'boolean' ? ApplicationCommandOptionType.Boolean : ApplicationCommandOptionType.String) => ({
+export const option = (
+  name: string,
+  value: string | boolean,
+  type = typeof value === 'boolean'
+    ? ApplicationCommandOptionType.Boolean
+    : ApplicationCommandOptionType.String,
+) => ({
   name,
   type,
   value,
 });
 
 /** `/corpus <sub>` options. */
-export const sub = (name: string, options: unknown[] = []) => [{ name, type: ApplicationCommandOptionType.Subcommand, options }];
+export const sub = (name: string, options: unknown[] = []) => [
+  { name, type: ApplicationCommandOptionType.Subcommand, options },
+];
 
-export const isCallback = (id: string) => (r: RecordedRequest) => r.method === 'POST' && r.path.startsWith(`/interactions/${id}/`);
-export const isOriginalEdit = (token: string) => (r: RecordedRequest) => r.method === 'PATCH' && r.path.endsWith(`/${token}/messages/@original`);
+export const isCallback = (id: string) => (r: RecordedRequest) =>
+  r.method === 'POST' && r.path.startsWith(`/interactions/${id}/`);
+export const isOriginalEdit = (token: string) => (r: RecordedRequest) =>
+  r.method === 'PATCH' && r.path.endsWith(`/${token}/messages/@original`);
 export const isFinalEdit = (token: string) => (r: RecordedRequest) =>
-  isOriginalEdit(token)(r) && ((r.body?.embeds?.length ?? 0) > 0 || (r.body?.content ?? '').length > 0) && !String(r.body?.content ?? '').startsWith('⏳');
+  isOriginalEdit(token)(r) &&
+  ((r.body?.embeds?.length ?? 0) > 0 || (r.body?.content ?? '').length > 0) &&
+  !String(r.body?.content ?? '').startsWith('⏳');
 
 /** The quotes of an answer embed, with Discord's Markdown escapes and citation numbers removed. */
 export function quotesOf(description: string): string[] {
