@@ -8,5 +8,7 @@ const rl = createInterface({ input: process.stdin, output: process.stdout });
 rl.setPrompt('> ');
 // Take the iterator now: lines piped in while the index loads would otherwise be dropped.
 const lines = rl[Symbol.asyncIterator]();
-process.exitCode = await withApp(process.env, processOutput, ({ service }) => runChat(service, { [Symbol.asyncIterator]: () => lines }, processOutput, () => rl.prompt()));
+process.exitCode = await withApp(process.env, processOutput, ({ service }) =>
+  runChat(service, { [Symbol.asyncIterator]: () => lines }, processOutput, () => rl.prompt()),
+);
 rl.close();

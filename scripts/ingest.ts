@@ -4,7 +4,10 @@ import { runIngest } from '../src/cli/ingest.js';
 import { processOutput } from '../src/cli/io.js';
 import { withApp } from '../src/cli/runtime.js';
 
-const bar = new cliProgress.SingleBar({ format: '{phase} [{bar}] {value}/{total}', stream: process.stderr }, cliProgress.Presets.shades_classic);
+const bar = new cliProgress.SingleBar(
+  { format: '{phase} [{bar}] {value}/{total}', stream: process.stderr },
+  cliProgress.Presets.shades_classic,
+);
 let started = false;
 process.exitCode = await withApp(process.env, processOutput, ({ service }) =>
   runIngest(

@@ -5,7 +5,12 @@ const positiveInt = (fallback: number) => z.coerce.number().int().positive().def
 const idList = z
   .string()
   .optional()
-  .transform((v) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean))
+  .transform((v) =>
+    (v ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  )
   .pipe(z.array(z.string().regex(/^\d{5,25}$/, 'expected comma-separated Discord ids (digits)')));
 const optionalString = z
   .string()
@@ -16,52 +21,62 @@ const optionalString = z
 /**
  * Every configuration key of Verbatim. `.env.example` lists the same keys; a test keeps the two in step.
  */
-export const configSchema = z
-  .object({
-    CORPUS_DIR: z.string().trim().min(1).default('corpus'),
-    DATA_DIR: z.string().trim().min(1).default('data'),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+export const configSchema = z.object({
+  CORPUS_DIR: z.string().trim().min(1).default('corpus'),
+  DATA_DIR: z.string().trim().min(1).default('data'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 
-    EMBEDDINGS_PROVIDER: z.enum(['local', 'openai']).default('local'),
-    LOCAL_EMBEDDINGS_DIMENSIONS: positiveInt(512),
-    EMBEDDINGS_BASE_URL: z.url().optional().or(z.literal('').transform(() => undefined)),
-    EMBEDDINGS_API_KEY: optionalString,
-    EMBEDDINGS_MODEL: optionalString,
-    EMBEDDINGS_DIMENSIONS: z.coerce.number().int().positive().optional(),
-    EMBEDDINGS_BATCH_SIZE: positiveInt(64),
-    EMBEDDINGS_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(4),
-    EMBEDDINGS_TIMEOUT_MS: positiveInt(30_000),
+  EMBEDDINGS_PROVIDER: z.enum(['local', 'openai']).default('local'),
+  LOCAL_EMBEDDINGS_DIMENSIONS: positiveInt(512),
+  EMBEDDINGS_BASE_URL: z
+    .url()
+    .optional()
+    .or(z.literal('').transform(() => undefined)),
+  EMBEDDINGS_API_KEY: optionalString,
+  EMBEDDINGS_MODEL: optionalString,
+  EMBEDDINGS_DIMENSIONS: z.coerce.number().int().positive().optional(),
+  EMBEDDINGS_BATCH_SIZE: positiveInt(64),
+  EMBEDDINGS_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(4),
+  EMBEDDINGS_TIMEOUT_MS: positiveInt(30_000),
 
-    HNSW_M: positiveInt(16),
-    HNSW_EF_CONSTRUCTION: positiveInt(200),
-    HNSW_EF_SEARCH: z.coerce.number().int().min(50).default(100),
-    INDEX_PERSIST_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(2000),
+  HNSW_M: positiveInt(16),
+  HNSW_EF_CONSTRUCTION: positiveInt(200),
+  HNSW_EF_SEARCH: z.coerce.number().int().min(50).default(100),
+  INDEX_PERSIST_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(2000),
 
-    MAX_QUESTION_LENGTH: z.coerce.number().int().min(10).max(4000).default(500),
-    RETRIEVAL_TOP_K: z.coerce.number().int().min(1).max(50).default(6),
-    MAX_QUOTES: z.coerce.number().int().min(1).max(3).default(3),
-    RELEVANCE_FLOOR: z.coerce.number().min(0).max(1).default(0.25),
+  MAX_QUESTION_LENGTH: z.coerce.number().int().min(10).max(4000).default(500),
+  RETRIEVAL_TOP_K: z.coerce.number().int().min(1).max(50).default(6),
+  MAX_QUOTES: z.coerce.number().int().min(1).max(3).default(3),
+  RELEVANCE_FLOOR: z.coerce.number().min(0).max(1).default(0.25),
 
-    LLM_BASE_URL: z.url().optional().or(z.literal('').transform(() => undefined)),
-    LLM_MODEL: optionalString,
-    LLM_API_KEY: optionalString,
-    LLM_TIMEOUT_MS: positiveInt(30_000),
-    LLM_TEMPERATURE: z.coerce.number().min(0).max(2).default(0.1),
-    LLM_MAX_RETRIES: z.coerce.number().int().min(0).max(6).default(2),
-    STREAM_EDIT_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(1500),
+  LLM_BASE_URL: z
+    .url()
+    .optional()
+    .or(z.literal('').transform(() => undefined)),
+  LLM_MODEL: optionalString,
+  LLM_API_KEY: optionalString,
+  LLM_TIMEOUT_MS: positiveInt(30_000),
+  LLM_TEMPERATURE: z.coerce.number().min(0).max(2).default(0.1),
+  LLM_MAX_RETRIES: z.coerce.number().int().min(0).max(6).default(2),
+  STREAM_EDIT_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(1500),
 
-    DISCORD_TOKEN: optionalString,
-    DISCORD_API_BASE: z.url({ protocol: /^https?$/ }).default('https://discord.com/api'),
-    MODERATOR_ROLE_IDS: idList,
-    BOT_OWNER_IDS: idList,
-    ASK_COOLDOWN_SECONDS: z.coerce.number().min(0).max(3600).default(5),
-    MAX_CONCURRENT_ANSWERS: z.coerce.number().int().min(1).max(64).default(4),
-    MAX_QUEUED_ANSWERS: z.coerce.number().int().min(0).max(10_000).default(200),
-    CONVERSATION_TURNS: z.coerce.number().int().min(0).max(10).default(3),
-    CONVERSATION_TTL_MINUTES: z.coerce.number().min(1).max(1440).default(15),
-    MAX_UPLOAD_BYTES: z.coerce.number().int().min(1024).max(25 * 1024 * 1024).default(2 * 1024 * 1024),
-    FETCH_TIMEOUT_MS: positiveInt(15_000),
-  });
+  DISCORD_TOKEN: optionalString,
+  DISCORD_API_BASE: z.url({ protocol: /^https?$/ }).default('https://discord.com/api'),
+  MODERATOR_ROLE_IDS: idList,
+  BOT_OWNER_IDS: idList,
+  ASK_COOLDOWN_SECONDS: z.coerce.number().min(0).max(3600).default(5),
+  MAX_CONCURRENT_ANSWERS: z.coerce.number().int().min(1).max(64).default(4),
+  MAX_QUEUED_ANSWERS: z.coerce.number().int().min(0).max(10_000).default(200),
+  CONVERSATION_TURNS: z.coerce.number().int().min(0).max(10).default(3),
+  CONVERSATION_TTL_MINUTES: z.coerce.number().min(1).max(1440).default(15),
+  MAX_UPLOAD_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(25 * 1024 * 1024)
+    .default(2 * 1024 * 1024),
+  FETCH_TIMEOUT_MS: positiveInt(15_000),
+});
 
 /** Rules between keys, checked on the raw input so they are reported together with the per-key errors. */
 function crossKeyIssues(input: Record<string, string | undefined>): string[] {
@@ -70,7 +85,8 @@ function crossKeyIssues(input: Record<string, string | undefined>): string[] {
     for (const key of ['EMBEDDINGS_BASE_URL', 'EMBEDDINGS_MODEL'])
       if (!input[key]?.trim()) issues.push(`  ${key}: required when EMBEDDINGS_PROVIDER=openai`);
   }
-  if (input.LLM_MODEL?.trim() && !input.LLM_BASE_URL?.trim()) issues.push('  LLM_BASE_URL: required when LLM_MODEL is set');
+  if (input.LLM_MODEL?.trim() && !input.LLM_BASE_URL?.trim())
+    issues.push('  LLM_BASE_URL: required when LLM_MODEL is set');
   return issues;
 }
 
@@ -89,7 +105,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   for (const key of CONFIG_KEYS) input[key] = env[key] === '' ? undefined : env[key];
   const parsed = configSchema.safeParse(input);
   const lines = [
-    ...(parsed.success ? [] : parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`)),
+    ...(parsed.success
+      ? []
+      : parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`)),
     ...crossKeyIssues(input),
   ];
   if (!parsed.success || lines.length > 0) {

@@ -5,12 +5,17 @@ import { describe, expect, it } from 'vitest';
 async function sourceFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true });
   const nested = await Promise.all(
-    entries.map((e) => (e.isDirectory() ? sourceFiles(join(dir, e.name)) : Promise.resolve(e.name.endsWith('.ts') ? [join(dir, e.name)] : []))),
+    entries.map((e) =>
+      e.isDirectory()
+        ? sourceFiles(join(dir, e.name))
+        : Promise.resolve(e.name.endsWith('.ts') ? [join(dir, e.name)] : []),
+    ),
   );
   return nested.flat();
 }
 
-const importsOf = (source: string) => [...source.matchAll(/(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)].map((m) => m[1] ?? '');
+const importsOf = (source: string) =>
+  [...source.matchAll(/(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)].map((m) => m[1] ?? '');
 
 describe('architecture', () => {
   it('keeps src/rag free of discord.js, dotenv and the adapters', async () => {
@@ -19,7 +24,8 @@ describe('architecture', () => {
     const offending: string[] = [];
     for (const file of files) {
       for (const spec of importsOf(await readFile(file, 'utf8'))) {
-        if (/^(discord\.js|@discordjs\/|dotenv)/.test(spec) || /(^|\/)(bot|cli|main)(\/|\.js$)/.test(spec)) offending.push(`${file} -> ${spec}`);
+        if (/^(discord\.js|@discordjs\/|dotenv)/.test(spec) || /(^|\/)(bot|cli|main)(\/|\.js$)/.test(spec))
+          offending.push(`${file} -> ${spec}`);
       }
     }
     expect(offending).toEqual([]);

@@ -6,7 +6,12 @@ import { AppError } from '../src/errors.js';
 describe('loadConfig', () => {
   it('gives working defaults for an empty environment', () => {
     const config = loadConfig({});
-    expect(config).toMatchObject({ CORPUS_DIR: 'corpus', DATA_DIR: 'data', EMBEDDINGS_PROVIDER: 'local', HNSW_EF_SEARCH: 100 });
+    expect(config).toMatchObject({
+      CORPUS_DIR: 'corpus',
+      DATA_DIR: 'data',
+      EMBEDDINGS_PROVIDER: 'local',
+      HNSW_EF_SEARCH: 100,
+    });
     expect(Object.isFrozen(config)).toBe(true);
   });
 
@@ -19,12 +24,21 @@ describe('loadConfig', () => {
     }
     expect(error).toBeInstanceOf(AppError);
     const message = (error as AppError).message;
-    for (const key of ['HNSW_EF_SEARCH', 'MAX_QUOTES', 'EMBEDDINGS_BASE_URL', 'EMBEDDINGS_MODEL', 'LOG_LEVEL']) expect(message).toContain(key);
+    for (const key of [
+      'HNSW_EF_SEARCH',
+      'MAX_QUOTES',
+      'EMBEDDINGS_BASE_URL',
+      'EMBEDDINGS_MODEL',
+      'LOG_LEVEL',
+    ])
+      expect(message).toContain(key);
     expect((error as AppError).code).toBe('CONFIG_INVALID');
   });
 
   it('treats empty values as unset', () => {
-    expect(loadConfig({ EMBEDDINGS_DIMENSIONS: '', EMBEDDINGS_BASE_URL: '' }).EMBEDDINGS_DIMENSIONS).toBeUndefined();
+    expect(
+      loadConfig({ EMBEDDINGS_DIMENSIONS: '', EMBEDDINGS_BASE_URL: '' }).EMBEDDINGS_DIMENSIONS,
+    ).toBeUndefined();
   });
 
   it('lists exactly the schema keys in .env.example, each with a comment', async () => {

@@ -15,7 +15,11 @@ export interface Asker {
 }
 
 /** Asks the service, keeps the answer for its buttons, and renders it for Discord. */
-export async function prepareAnswer(ctx: BotContext, question: string, asker: Asker): Promise<{ result: AskResult; pages: RenderedMessage[] }> {
+export async function prepareAnswer(
+  ctx: BotContext,
+  question: string,
+  asker: Asker,
+): Promise<{ result: AskResult; pages: RenderedMessage[] }> {
   const result = await ctx.service.ask(question, {
     ...(asker.language ? { language: asker.language } : {}),
     ...(asker.context ? { context: asker.context } : {}),
@@ -26,7 +30,10 @@ export async function prepareAnswer(ctx: BotContext, question: string, asker: As
 }
 
 /** The message for a refused admission (cooldown, full queue, shutting down). */
-export function refusalMessage(admission: Exclude<Admission, { kind: 'admitted' }>, language: Language): string {
+export function refusalMessage(
+  admission: Exclude<Admission, { kind: 'admitted' }>,
+  language: Language,
+): string {
   const text = t(language);
   switch (admission.kind) {
     case 'cooldown':

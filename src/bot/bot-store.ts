@@ -65,7 +65,9 @@ export class BotStore {
         question,
         answer.language,
         answer.corpusVersion,
-        JSON.stringify(answer.quotes.map((q) => ({ docId: q.docId, title: q.title, start: q.start, end: q.end }))),
+        JSON.stringify(
+          answer.quotes.map((q) => ({ docId: q.docId, title: q.title, start: q.start, end: q.end })),
+        ),
         userId,
         guildId,
         new Date().toISOString(),
@@ -74,7 +76,16 @@ export class BotStore {
 
   getAnswer(id: string): AnswerRecord | undefined {
     const row = this.db.prepare('SELECT * FROM answers WHERE id = ?').get(id) as
-      | { id: string; question: string; language: Language; corpus_version: string; quotes: string; user_id: string; guild_id: string | null; created_at: string }
+      | {
+          id: string;
+          question: string;
+          language: Language;
+          corpus_version: string;
+          quotes: string;
+          user_id: string;
+          guild_id: string | null;
+          created_at: string;
+        }
       | undefined;
     if (!row) return undefined;
     return {
@@ -93,7 +104,14 @@ export class BotStore {
   saveFeedback(answer: AnswerRecord, userId: string, helpful: boolean): void {
     this.db
       .prepare('INSERT OR REPLACE INTO feedback VALUES (?, ?, ?, ?, ?, ?)')
-      .run(answer.id, userId, helpful ? 1 : 0, answer.question, answer.corpusVersion, new Date().toISOString());
+      .run(
+        answer.id,
+        userId,
+        helpful ? 1 : 0,
+        answer.question,
+        answer.corpusVersion,
+        new Date().toISOString(),
+      );
   }
 
   listFeedback(): FeedbackRecord[] {
@@ -105,19 +123,47 @@ export class BotStore {
       corpus_version: string;
       created_at: string;
     }[];
-    return rows.map((r) => ({ answerId: r.answer_id, userId: r.user_id, helpful: r.helpful === 1, question: r.question, corpusVersion: r.corpus_version, createdAt: r.created_at }));
+    return rows.map((r) => ({
+      answerId: r.answer_id,
+      userId: r.user_id,
+      helpful: r.helpful === 1,
+      question: r.question,
+      corpusVersion: r.corpus_version,
+      createdAt: r.created_at,
+    }));
   }
 
   audit(record: AuditRecord): void {
     this.db
       .prepare('INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?)')
-      .run(new Date().toISOString(), record.action, record.userId, record.userName, record.guildId, record.detail);
+      .run(
+        new Date().toISOString(),
+        record.action,
+        record.userId,
+        record.userName,
+        record.guildId,
+        record.detail,
+      );
   }
 
   listAudit(): (AuditRecord & { at: string })[] {
-    return (this.db.prepare('SELECT * FROM audit ORDER BY rowid').all() as { at: string; action: AuditRecord['action']; user_id: string; user_name: string; guild_id: string | null; detail: string }[]).map(
-      (r) => ({ at: r.at, action: r.action, userId: r.user_id, userName: r.user_name, guildId: r.guild_id, detail: r.detail }),
-    );
+    return (
+      this.db.prepare('SELECT * FROM audit ORDER BY rowid').all() as {
+        at: string;
+        action: AuditRecord['action'];
+        user_id: string;
+        user_name: string;
+        guild_id: string | null;
+        detail: string;
+      }[]
+    ).map((r) => ({
+      at: r.at,
+      action: r.action,
+      userId: r.user_id,
+      userName: r.user_name,
+      guildId: r.guild_id,
+      detail: r.detail,
+    }));
   }
 
   close(): void {

@@ -36,21 +36,42 @@ export function createDiscordClient(config: Pick<Config, 'DISCORD_API_BASE'>): C
  * Wires the handlers onto a client and logs in. A missing or rejected token is an {@link AppError} with a clear
  * message; handler failures never reach the process (each handler has its own error boundary).
  */
-export async function startBot(deps: { config: Config; service: QaService; logger: Logger; fetch?: typeof fetch; client?: Client }): Promise<RunningBot> {
+export async function startBot(deps: {
+  config: Config;
+  service: QaService;
+  logger: Logger;
+  fetch?: typeof fetch;
+  client?: Client;
+}): Promise<RunningBot> {
   const { config, service, logger } = deps;
   if (!config.DISCORD_TOKEN) {
-    throw new AppError(ErrorCode.DISCORD_TOKEN_MISSING, 'DISCORD_TOKEN is not set: put your bot token in .env (see .env.example).');
+    throw new AppError(
+      ErrorCode.DISCORD_TOKEN_MISSING,
+      'DISCORD_TOKEN is not set: put your bot token in .env (see .env.example).',
+    );
   }
   const store = new BotStore(config.DATA_DIR);
   const context: BotContext = {
     service,
     store,
     logger,
-    limiter: createLimiter({ maxConcurrent: config.MAX_CONCURRENT_ANSWERS, maxQueued: config.MAX_QUEUED_ANSWERS, cooldownMs: config.ASK_COOLDOWN_SECONDS * 1000 }),
-    conversations: createConversationMemory({ turns: config.CONVERSATION_TURNS, ttlMs: config.CONVERSATION_TTL_MINUTES * 60_000 }),
+    limiter: createLimiter({
+      maxConcurrent: config.MAX_CONCURRENT_ANSWERS,
+      maxQueued: config.MAX_QUEUED_ANSWERS,
+      cooldownMs: config.ASK_COOLDOWN_SECONDS * 1000,
+    }),
+    conversations: createConversationMemory({
+      turns: config.CONVERSATION_TURNS,
+      ttlMs: config.CONVERSATION_TTL_MINUTES * 60_000,
+    }),
     policy: { moderatorRoleIds: config.MODERATOR_ROLE_IDS, ownerIds: config.BOT_OWNER_IDS },
     fetch: deps.fetch ?? fetch,
-    settings: { maxUploadBytes: config.MAX_UPLOAD_BYTES, fetchTimeoutMs: config.FETCH_TIMEOUT_MS, maxQuestionLength: config.MAX_QUESTION_LENGTH, streamEditIntervalMs: config.STREAM_EDIT_INTERVAL_MS },
+    settings: {
+      maxUploadBytes: config.MAX_UPLOAD_BYTES,
+      fetchTimeoutMs: config.FETCH_TIMEOUT_MS,
+      maxQuestionLength: config.MAX_QUESTION_LENGTH,
+      streamEditIntervalMs: config.STREAM_EDIT_INTERVAL_MS,
+    },
   };
   const client = deps.client ?? createDiscordClient(config);
   const onInteraction = createInteractionHandler(commands, context);
@@ -72,9 +93,17 @@ export async function startBot(deps: { config: Config; service: QaService; logge
     const code = (err as { code?: unknown }).code;
     const status = (err as { status?: unknown }).status;
     if (code === DiscordjsErrorCodes.TokenInvalid || status === 401 || code === 4004) {
-      throw new AppError(ErrorCode.DISCORD_TOKEN_INVALID, 'Discord rejected DISCORD_TOKEN: check the bot token in .env.', { cause: err });
+      throw new AppError(
+        ErrorCode.DISCORD_TOKEN_INVALID,
+        'Discord rejected DISCORD_TOKEN: check the bot token in .env.',
+        { cause: err },
+      );
     }
-    throw new AppError(ErrorCode.DISCORD_LOGIN_FAILED, `Could not connect to Discord at ${config.DISCORD_API_BASE}: ${(err as Error).message}`, { cause: err });
+    throw new AppError(
+      ErrorCode.DISCORD_LOGIN_FAILED,
+      `Could not connect to Discord at ${config.DISCORD_API_BASE}: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   logger.info({ user: client.user?.tag, guilds: client.guilds.cache.size }, 'bot logged in');
 

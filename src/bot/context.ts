@@ -20,7 +20,12 @@ export interface BotContext {
   policy: ModeratorPolicy;
   /** Downloads attachments; the global fetch in production. */
   fetch: typeof fetch;
-  settings: { maxUploadBytes: number; fetchTimeoutMs: number; maxQuestionLength: number; streamEditIntervalMs: number };
+  settings: {
+    maxUploadBytes: number;
+    fetchTimeoutMs: number;
+    maxQuestionLength: number;
+    streamEditIntervalMs: number;
+  };
 }
 
 /** A slash command: its registration data and its handlers. */

@@ -1,5 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { MessageFlags, type ButtonInteraction, type Interaction, type RepliableInteraction } from 'discord.js';
+import {
+  MessageFlags,
+  type ButtonInteraction,
+  type Interaction,
+  type RepliableInteraction,
+} from 'discord.js';
 import type { Logger } from '../logger.js';
 import type { BotContext, Command } from './context.js';
 import { languageOfLocale, t } from './i18n.js';
@@ -15,8 +20,10 @@ export function newErrorId(): string {
 async function reportError(interaction: RepliableInteraction, errorId: string, log: Logger): Promise<void> {
   const content = t(languageOfLocale(interaction.locale)).error(errorId);
   try {
-    if (interaction.deferred && !interaction.replied) await interaction.editReply({ content, embeds: [], components: [], allowedMentions: NO_MENTIONS });
-    else if (interaction.replied) await interaction.followUp({ content, flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
+    if (interaction.deferred && !interaction.replied)
+      await interaction.editReply({ content, embeds: [], components: [], allowedMentions: NO_MENTIONS });
+    else if (interaction.replied)
+      await interaction.followUp({ content, flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
     else await interaction.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
   } catch (err) {
     log.warn({ err, errorId }, 'could not report the error to the user');
@@ -29,7 +36,11 @@ async function handleButton(interaction: ButtonInteraction, ctx: BotContext): Pr
   const record = ctx.store.getAnswer(answerId);
   const language = record?.language ?? languageOfLocale(interaction.locale);
   if (!record) {
-    await interaction.reply({ content: t(language).answerExpired, flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
+    await interaction.reply({
+      content: t(language).answerExpired,
+      flags: MessageFlags.Ephemeral,
+      allowedMentions: NO_MENTIONS,
+    });
     return;
   }
   if (kind === 'sources') {
@@ -38,7 +49,11 @@ async function handleButton(interaction: ButtonInteraction, ctx: BotContext): Pr
   } else if (kind === 'feedback') {
     const helpful = rest[0] === 'up';
     ctx.store.saveFeedback(record, interaction.user.id, helpful);
-    await interaction.reply({ content: t(language).thanks(helpful), flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
+    await interaction.reply({
+      content: t(language).thanks(helpful),
+      flags: MessageFlags.Ephemeral,
+      allowedMentions: NO_MENTIONS,
+    });
   }
 }
 
@@ -53,14 +68,20 @@ export function createInteractionHandler(commands: readonly Command[], ctx: BotC
     const started = performance.now();
     const log = ctx.logger.child({
       interactionId: interaction.id,
-      command: interaction.isCommand() || interaction.isAutocomplete() ? interaction.commandName : interaction.isButton() ? interaction.customId.split(':')[0] : undefined,
+      command:
+        interaction.isCommand() || interaction.isAutocomplete()
+          ? interaction.commandName
+          : interaction.isButton()
+            ? interaction.customId.split(':')[0]
+            : undefined,
       guildId: interaction.guildId,
       userId: interaction.user.id,
     });
     try {
       if (interaction.isAutocomplete()) {
         const command = byName.get(interaction.commandName);
-        if (command?.autocomplete && (!command.moderatorOnly || isModerator(interaction, ctx.policy))) await command.autocomplete(interaction, ctx);
+        if (command?.autocomplete && (!command.moderatorOnly || isModerator(interaction, ctx.policy)))
+          await command.autocomplete(interaction, ctx);
         else await interaction.respond([]);
         return;
       }
@@ -78,7 +99,11 @@ export function createInteractionHandler(commands: readonly Command[], ctx: BotC
       }
       if (command.moderatorOnly && !isModerator(interaction, ctx.policy)) {
         log.info({ denied: true }, 'moderator command refused');
-        await interaction.reply({ content: interaction.inGuild() ? text.notModerator : text.notInDm, flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
+        await interaction.reply({
+          content: interaction.inGuild() ? text.notModerator : text.notInDm,
+          flags: MessageFlags.Ephemeral,
+          allowedMentions: NO_MENTIONS,
+        });
         return;
       }
       await command.execute(interaction, ctx, log);

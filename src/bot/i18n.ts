@@ -10,16 +10,19 @@ const TEXT = {
     passagesTitle: 'Les passages autour des citations',
     sourceGone: 'Ce document n’est plus dans le corpus.',
     answerExpired: 'Cette réponse est trop ancienne : posez la question à nouveau.',
-    thanks: (up: boolean) => (up ? 'Merci, votre avis (utile) est enregistré.' : 'Merci, votre avis (pas utile) est enregistré.'),
+    thanks: (up: boolean) =>
+      up ? 'Merci, votre avis (utile) est enregistré.' : 'Merci, votre avis (pas utile) est enregistré.',
     footer: (version: string) => `Verbatim · corpus ${version}`,
-    queued: (position: number) => `⏳ Beaucoup de questions en ce moment : vous êtes en file d’attente (position ${position}).`,
+    queued: (position: number) =>
+      `⏳ Beaucoup de questions en ce moment : vous êtes en file d’attente (position ${position}).`,
     busy: 'Le bot est saturé : réessayez dans une minute.',
     cooldown: (seconds: number) => `Doucement : vous pourrez reposer une question dans ${seconds} s.`,
     shuttingDown: 'Le bot redémarre : réessayez dans un instant.',
     error: (id: string) => `Une erreur est survenue. Référence : \`${id}\`.`,
     notModerator: 'Cette commande est réservée aux modérateurs (Gérer le serveur, ou un rôle de modération).',
     notInDm: 'Cette commande ne s’utilise que sur un serveur.',
-    emptyQuestion: 'Posez votre question après la mention, par exemple : « @Verbatim pourquoi Microsoft a-t-il suspendu Azure ? »',
+    emptyQuestion:
+      'Posez votre question après la mention, par exemple : « @Verbatim pourquoi Microsoft a-t-il suspendu Azure ? »',
   },
   en: {
     sourcesButton: 'Sources',
@@ -29,7 +32,10 @@ const TEXT = {
     passagesTitle: 'The passages around the quotes',
     sourceGone: 'This document is no longer in the corpus.',
     answerExpired: 'This answer is too old: please ask again.',
-    thanks: (up: boolean) => (up ? 'Thanks, your feedback (helpful) is recorded.' : 'Thanks, your feedback (not helpful) is recorded.'),
+    thanks: (up: boolean) =>
+      up
+        ? 'Thanks, your feedback (helpful) is recorded.'
+        : 'Thanks, your feedback (not helpful) is recorded.',
     footer: (version: string) => `Verbatim · corpus ${version}`,
     queued: (position: number) => `⏳ Many questions right now: you are in the queue (position ${position}).`,
     busy: 'The bot is overloaded: please try again in a minute.',
@@ -38,7 +44,8 @@ const TEXT = {
     error: (id: string) => `Something went wrong. Reference: \`${id}\`.`,
     notModerator: 'This command is for moderators (Manage Server, or a moderator role).',
     notInDm: 'This command only works in a server.',
-    emptyQuestion: 'Ask your question after the mention, for example: "@Verbatim why did Microsoft suspend Azure?"',
+    emptyQuestion:
+      'Ask your question after the mention, for example: "@Verbatim why did Microsoft suspend Azure?"',
   },
 } as const;
 

@@ -1,6 +1,11 @@
 /** Outcome of asking for a slot. Refusals are decided at once, so the caller can answer within Discord's 3 s. */
 export type Admission =
-  | { kind: 'admitted'; /** 0 when a slot is free now, else the 1-based queue position. */ position: number; ready: Promise<void>; release: () => void }
+  | {
+      kind: 'admitted';
+      /** 0 when a slot is free now, else the 1-based queue position. */ position: number;
+      ready: Promise<void>;
+      release: () => void;
+    }
   | { kind: 'cooldown'; retryAfterSeconds: number }
   | { kind: 'busy' }
   | { kind: 'closed' };
@@ -42,11 +47,15 @@ export function createLimiter(options: LimiterOptions) {
       const at = now();
       const previous = lastAsked.get(userId);
       if (previous !== undefined && at - previous < options.cooldownMs) {
-        return { kind: 'cooldown', retryAfterSeconds: Math.max(1, Math.ceil((options.cooldownMs - (at - previous)) / 1000)) };
+        return {
+          kind: 'cooldown',
+          retryAfterSeconds: Math.max(1, Math.ceil((options.cooldownMs - (at - previous)) / 1000)),
+        };
       }
       if (active >= options.maxConcurrent && waiting.length >= options.maxQueued) return { kind: 'busy' };
       lastAsked.set(userId, at);
-      if (lastAsked.size > 10_000) for (const [id, time] of lastAsked) if (at - time >= options.cooldownMs) lastAsked.delete(id);
+      if (lastAsked.size > 10_000)
+        for (const [id, time] of lastAsked) if (at - time >= options.cooldownMs) lastAsked.delete(id);
       let position = 0;
       let ready: Promise<void>;
       if (active < options.maxConcurrent) {

@@ -12,7 +12,10 @@ import { createEditThrottle } from './throttle.js';
 const TYPING_RENEW_MS = 8000;
 
 function stripBotMention(content: string, botId: string): string {
-  return content.replace(new RegExp(`<@!?${botId}>`, 'g'), ' ').replace(/\s+/g, ' ').trim();
+  return content
+    .replace(new RegExp(`<@!?${botId}>`, 'g'), ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 /**
@@ -25,7 +28,12 @@ export function createMessageHandler(ctx: BotContext, botUserId: () => string | 
     if (!botId || message.author.bot || message.author.id === botId) return;
     const inDm = message.channel.isDMBased();
     if (!inDm && !message.mentions.users.has(botId)) return;
-    const log = ctx.logger.child({ messageId: message.id, channel: inDm ? 'dm' : 'mention', guildId: message.guildId, userId: message.author.id });
+    const log = ctx.logger.child({
+      messageId: message.id,
+      channel: inDm ? 'dm' : 'mention',
+      guildId: message.guildId,
+      userId: message.author.id,
+    });
     const question = stripBotMention(message.content, botId);
     const hint = message.guild ? languageOfLocale(message.guild.preferredLocale) : undefined;
     const language = detectLanguage(question) ?? hint ?? 'fr';
@@ -47,7 +55,13 @@ export function createMessageHandler(ctx: BotContext, botUserId: () => string | 
           await channel.sendTyping().catch(() => undefined);
           typing = setInterval(() => void channel.sendTyping().catch(() => undefined), TYPING_RENEW_MS);
         }
-        let answerMessage = admission.position > 0 ? await message.reply({ content: t(language).queued(admission.position), allowedMentions: NO_MENTIONS }) : undefined;
+        let answerMessage =
+          admission.position > 0
+            ? await message.reply({
+                content: t(language).queued(admission.position),
+                allowedMentions: NO_MENTIONS,
+              })
+            : undefined;
         await admission.ready;
         const context = inDm ? ctx.conversations.context(message.author.id) : [];
         const stream = createEditThrottle(
@@ -68,19 +82,31 @@ export function createMessageHandler(ctx: BotContext, botUserId: () => string | 
         if (inDm && result.kind !== 'rejected') ctx.conversations.remember(message.author.id, question);
         const [first, ...rest] = pages;
         if (first) {
-          const payload = { content: first.content ?? '', embeds: first.embeds, components: first.components, allowedMentions: NO_MENTIONS };
+          const payload = {
+            content: first.content ?? '',
+            embeds: first.embeds,
+            components: first.components,
+            allowedMentions: NO_MENTIONS,
+          };
           if (answerMessage) await answerMessage.edit(payload);
           else await message.reply(payload);
         }
-        for (const page of rest) if ('send' in message.channel) await message.channel.send({ ...page, allowedMentions: NO_MENTIONS });
-        log.info({ durationMs: Math.round(performance.now() - started), kind: result.kind }, 'message answered');
+        for (const page of rest)
+          if ('send' in message.channel)
+            await message.channel.send({ ...page, allowedMentions: NO_MENTIONS });
+        log.info(
+          { durationMs: Math.round(performance.now() - started), kind: result.kind },
+          'message answered',
+        );
       } finally {
         admission.release();
       }
     } catch (err) {
       const errorId = newErrorId();
       log.error({ err, errorId }, 'message handling failed');
-      await message.reply({ content: t(language).error(errorId), allowedMentions: NO_MENTIONS }).catch(() => undefined);
+      await message
+        .reply({ content: t(language).error(errorId), allowedMentions: NO_MENTIONS })
+        .catch(() => undefined);
     } finally {
       if (typing) clearInterval(typing);
     }

@@ -1,4 +1,9 @@
-import { PermissionFlagsBits, type GuildMember, type Interaction, type APIInteractionGuildMember } from 'discord.js';
+import {
+  PermissionFlagsBits,
+  type GuildMember,
+  type Interaction,
+  type APIInteractionGuildMember,
+} from 'discord.js';
 
 /** Who may change the corpus. */
 export interface ModeratorPolicy {

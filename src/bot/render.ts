@@ -1,9 +1,23 @@
-import { ButtonStyle, ComponentType, escapeMarkdown, type APIActionRowComponent, type APIButtonComponent, type APIEmbed } from 'discord.js';
+import {
+  ButtonStyle,
+  ComponentType,
+  escapeMarkdown,
+  type APIActionRowComponent,
+  type APIButtonComponent,
+  type APIEmbed,
+} from 'discord.js';
 import type { Answer, AskResult, NoAnswer, PartialAnswer, Quote, StoredDocument } from '../rag/service.js';
 import { t } from './i18n.js';
 
 /** Discord's limits on what one message may carry. */
-export const DISCORD_LIMITS = { content: 2000, description: 4096, fields: 25, fieldValue: 1024, embedTotal: 6000, title: 256 } as const;
+export const DISCORD_LIMITS = {
+  content: 2000,
+  description: 4096,
+  fields: 25,
+  fieldValue: 1024,
+  embedTotal: 6000,
+  title: 256,
+} as const;
 
 /** Mentions are never parsed: article text, questions and model output can all contain `@everyone` or role pings. */
 export const NO_MENTIONS = { parse: [] as never[] };
@@ -49,10 +63,16 @@ function sourcesField(answer: Answer): { name: string; value: string } {
     const title = escapeMarkdown(clip(s.title, 180)).replace(/[[\]]/g, '');
     const details = [s.source, s.date].filter(Boolean).join(', ');
     const linked = s.url ? `[${title}](${s.url})` : title;
-    const cited = answer.answerer === 'llm' ? answer.quotes.flatMap((q, qi) => (q.docId === s.docId ? [numbers[qi]] : [])).join(', ') : String(i + 1);
+    const cited =
+      answer.answerer === 'llm'
+        ? answer.quotes.flatMap((q, qi) => (q.docId === s.docId ? [numbers[qi]] : [])).join(', ')
+        : String(i + 1);
     return `[${cited}] ${linked}${details ? ` (${escapeMarkdown(details)})` : ''}`;
   });
-  return { name: t(answer.language).sourcesHeading, value: clip(lines.join('\n'), DISCORD_LIMITS.fieldValue) };
+  return {
+    name: t(answer.language).sourcesHeading,
+    value: clip(lines.join('\n'), DISCORD_LIMITS.fieldValue),
+  };
 }
 
 /** The claims of an LLM answer, each with its citation numbers. */
@@ -80,9 +100,27 @@ export function answerButtons(answer: Answer): APIActionRowComponent<APIButtonCo
   return {
     type: ComponentType.ActionRow,
     components: [
-      { type: ComponentType.Button, style: ButtonStyle.Secondary, custom_id: `sources:${answer.id}`, label: text.sourcesButton, emoji: { name: '📄' } },
-      { type: ComponentType.Button, style: ButtonStyle.Success, custom_id: `feedback:up:${answer.id}`, label: text.helpful, emoji: { name: '👍' } },
-      { type: ComponentType.Button, style: ButtonStyle.Danger, custom_id: `feedback:down:${answer.id}`, label: text.notHelpful, emoji: { name: '👎' } },
+      {
+        type: ComponentType.Button,
+        style: ButtonStyle.Secondary,
+        custom_id: `sources:${answer.id}`,
+        label: text.sourcesButton,
+        emoji: { name: '📄' },
+      },
+      {
+        type: ComponentType.Button,
+        style: ButtonStyle.Success,
+        custom_id: `feedback:up:${answer.id}`,
+        label: text.helpful,
+        emoji: { name: '👍' },
+      },
+      {
+        type: ComponentType.Button,
+        style: ButtonStyle.Danger,
+        custom_id: `feedback:down:${answer.id}`,
+        label: text.notHelpful,
+        emoji: { name: '👎' },
+      },
     ],
   };
 }
@@ -96,14 +134,23 @@ export function renderAnswer(answer: Answer): RenderedMessage[] {
   const numbers = citationNumbers(answer);
   const footer = { text: t(answer.language).footer(answer.corpusVersion) };
   const sources = sourcesField(answer);
-  const budget = Math.min(DISCORD_LIMITS.description, DISCORD_LIMITS.embedTotal - footer.text.length - sources.name.length - sources.value.length - 10);
-  const head = [answer.note ? `*${escapeMarkdown(answer.note)}*` : '', escapeMarkdown(answer.framing)].filter(Boolean).join('\n');
+  const budget = Math.min(
+    DISCORD_LIMITS.description,
+    DISCORD_LIMITS.embedTotal - footer.text.length - sources.name.length - sources.value.length - 10,
+  );
+  const head = [answer.note ? `*${escapeMarkdown(answer.note)}*` : '', escapeMarkdown(answer.framing)]
+    .filter(Boolean)
+    .join('\n');
   const claims = answer.claims ? [claimLines(answer.claims).join('\n')] : [];
   const quotes = answer.quotes.map((q, i) => blockQuote(q, numbers[i] ?? 0));
   const pages = paginate([head, ...claims, ...quotes], budget);
   return pages.map((description, i) => {
     const last = i === pages.length - 1;
-    const embed: APIEmbed = { color: COLOR.answer, description, ...(last ? { fields: [sources], footer } : {}) };
+    const embed: APIEmbed = {
+      color: COLOR.answer,
+      description,
+      ...(last ? { fields: [sources], footer } : {}),
+    };
     return { embeds: [embed], components: last ? [answerButtons(answer)] : [] };
   });
 }
@@ -111,13 +158,25 @@ export function renderAnswer(answer: Answer): RenderedMessage[] {
 /** An LLM answer while it streams: the claims verified so far and their quotes, without buttons. */
 export function renderPartial(partial: PartialAnswer): RenderedMessage {
   const quotes = partial.quotes.map((q, i) => blockQuote(q, i + 1));
-  const [description] = paginate([claimLines(partial.claims).join('\n'), ...quotes, '…'], DISCORD_LIMITS.description);
+  const [description] = paginate(
+    [claimLines(partial.claims).join('\n'), ...quotes, '…'],
+    DISCORD_LIMITS.description,
+  );
   return { embeds: [{ color: COLOR.answer, description: description ?? '…' }], components: [] };
 }
 
 /** Renders "not in the sources". */
 export function renderNoAnswer(result: NoAnswer): RenderedMessage {
-  return { embeds: [{ color: COLOR.none, description: clip(escapeMarkdown(result.message), DISCORD_LIMITS.description), footer: { text: t(result.language).footer(result.corpusVersion) } }], components: [] };
+  return {
+    embeds: [
+      {
+        color: COLOR.none,
+        description: clip(escapeMarkdown(result.message), DISCORD_LIMITS.description),
+        footer: { text: t(result.language).footer(result.corpusVersion) },
+      },
+    ],
+    components: [],
+  };
 }
 
 /** Renders any outcome of a question. Rejections are plain text. */
@@ -153,10 +212,16 @@ export function renderPassages(
       `**${escapeMarkdown(doc.text.slice(quote.start, quote.end))}**`,
       after ? escapeMarkdown(doc.text.slice(after.start, after.end)) : '',
     ].filter(Boolean);
-    const heading = doc.url ? `[${escapeMarkdown(clip(doc.title, 180)).replace(/[[\]]/g, '')}](${doc.url})` : escapeMarkdown(clip(doc.title, 180));
+    const heading = doc.url
+      ? `[${escapeMarkdown(clip(doc.title, 180)).replace(/[[\]]/g, '')}](${doc.url})`
+      : escapeMarkdown(clip(doc.title, 180));
     return `**[${i + 1}]** ${heading}\n${clip(parts.join(' '), 1200)}`;
   });
-  const embed: APIEmbed = { color: COLOR.passages, title: text.passagesTitle, description: clip(blocks.join('\n\n'), DISCORD_LIMITS.description) };
+  const embed: APIEmbed = {
+    color: COLOR.passages,
+    title: text.passagesTitle,
+    description: clip(blocks.join('\n\n'), DISCORD_LIMITS.description),
+  };
   return { embeds: [embed], components: [] };
 }
 
@@ -167,7 +232,10 @@ export function fitsDiscordLimits(message: RenderedMessage): boolean {
   return (
     total <= DISCORD_LIMITS.embedTotal &&
     message.embeds.every(
-      (e) => (e.description?.length ?? 0) <= DISCORD_LIMITS.description && (e.fields?.length ?? 0) <= DISCORD_LIMITS.fields && (e.fields ?? []).every((f) => f.value.length <= DISCORD_LIMITS.fieldValue),
+      (e) =>
+        (e.description?.length ?? 0) <= DISCORD_LIMITS.description &&
+        (e.fields?.length ?? 0) <= DISCORD_LIMITS.fields &&
+        (e.fields ?? []).every((f) => f.value.length <= DISCORD_LIMITS.fieldValue),
     )
   );
 }

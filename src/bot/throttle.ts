@@ -3,7 +3,11 @@
  * message edits, so a streaming answer is shown by a few edits, not one per token. `finish()` drops what is still
  * pending and waits for the edit in flight, so the final edit always comes last.
  */
-export function createEditThrottle<T>(apply: (value: T) => Promise<unknown>, intervalMs: number, onError: (err: unknown) => void = () => undefined) {
+export function createEditThrottle<T>(
+  apply: (value: T) => Promise<unknown>,
+  intervalMs: number,
+  onError: (err: unknown) => void = () => undefined,
+) {
   let last = -Infinity;
   let pending: { value: T } | undefined;
   let timer: NodeJS.Timeout | undefined;

@@ -12,12 +12,20 @@ export async function ensureIndex(service: QaService, io: CliOutput): Promise<bo
     return false;
   }
   const changed = result.added.length + result.changed.length + result.removed.length;
-  if (changed > 0) io.err(`index updated: ${result.added.length} added, ${result.changed.length} changed, ${result.removed.length} removed (${(result.durationMs / 1000).toFixed(1)} s)`);
+  if (changed > 0)
+    io.err(
+      `index updated: ${result.added.length} added, ${result.changed.length} changed, ${result.removed.length} removed (${(result.durationMs / 1000).toFixed(1)} s)`,
+    );
   return true;
 }
 
 /** `npm run ask -- "question"`: answers one question and returns the process exit code. */
-export async function runAsk(service: QaService, question: string, options: { language?: Language; json?: boolean }, io: CliOutput): Promise<number> {
+export async function runAsk(
+  service: QaService,
+  question: string,
+  options: { language?: Language; json?: boolean },
+  io: CliOutput,
+): Promise<number> {
   if (!(await ensureIndex(service, io))) return 1;
   let shown = 0;
   const stream = (partial: PartialAnswer) => {
@@ -25,7 +33,10 @@ export async function runAsk(service: QaService, question: string, options: { la
     for (const claim of partial.claims.slice(shown)) io.out(renderClaims([claim]));
     shown = partial.claims.length;
   };
-  const result = await service.ask(question, { ...(options.language ? { language: options.language } : {}), ...(options.json ? {} : { onProgress: stream }) });
+  const result = await service.ask(question, {
+    ...(options.language ? { language: options.language } : {}),
+    ...(options.json ? {} : { onProgress: stream }),
+  });
   if (options.json) io.out(JSON.stringify(result, null, 2));
   else if (shown > 0 && result.kind === 'answer' && result.answerer === 'llm') {
     const rest = renderClaims((result.claims ?? []).slice(shown));

@@ -10,7 +10,12 @@ const CONTEXT_TURNS = 2;
  * `npm run chat`: an interactive session. Each question is read with the previous ones, so a follow-up such as
  * « et Amazon ? » is understood. `/reset` forgets them, `/quit` (or Ctrl-D) ends the session.
  */
-export async function runChat(service: QaService, lines: AsyncIterable<string>, io: CliOutput, prompt: () => void = () => undefined): Promise<number> {
+export async function runChat(
+  service: QaService,
+  lines: AsyncIterable<string>,
+  io: CliOutput,
+  prompt: () => void = () => undefined,
+): Promise<number> {
   if (!(await ensureIndex(service, io))) return 1;
   const docs = service.listDocuments();
   io.out(`Verbatim: ${docs.length} document(s). Posez une question / ask a question (/reset, /quit).`);

@@ -7,7 +7,13 @@ import type { CliOutput } from './io.js';
 
 const questionSetSchema = z.object({
   answerable: z.array(
-    z.object({ id: z.string(), language: z.enum(['fr', 'en']), question: z.string(), answer: z.string(), document: z.string() }),
+    z.object({
+      id: z.string(),
+      language: z.enum(['fr', 'en']),
+      question: z.string(),
+      answer: z.string(),
+      document: z.string(),
+    }),
   ),
   unanswerable: z.array(z.object({ id: z.string(), language: z.enum(['fr', 'en']), question: z.string() })),
 });
@@ -50,7 +56,10 @@ const share = (n: number, d: number) => (d === 0 ? 1 : n / d);
 
 /** Asks every question of the set and measures hit@1, hit@3, declines and quote fidelity. */
 export async function evaluate(service: QaService, set: QuestionSet): Promise<EvalReport> {
-  const perLang = { fr: { questions: 0, h1: 0, h3: 0, answered: 0 }, en: { questions: 0, h1: 0, h3: 0, answered: 0 } };
+  const perLang = {
+    fr: { questions: 0, h1: 0, h3: 0, answered: 0 },
+    en: { questions: 0, h1: 0, h3: 0, answered: 0 },
+  };
   let quotesShown = 0;
   let verbatim = 0;
   const misses: EvalReport['misses'] = [];
@@ -62,7 +71,8 @@ export async function evaluate(service: QaService, set: QuestionSet): Promise<Ev
     llm.answers += 1;
     llm.produced += result.citations?.produced ?? 0;
     llm.verified += result.citations?.verified ?? 0;
-    if (detectLanguage((result.claims ?? []).map((c) => c.text).join(' ')) === language) llm.languageMatches += 1;
+    if (detectLanguage((result.claims ?? []).map((c) => c.text).join(' ')) === language)
+      llm.languageMatches += 1;
   };
   const checkQuotes = (quotes: { docId: string; text: string; start: number; end: number }[]) => {
     for (const q of quotes) {
@@ -91,7 +101,12 @@ export async function evaluate(service: QaService, set: QuestionSet): Promise<Ev
     if (result.answerer === 'llm' && hits.some(Boolean)) llm.recalled += 1;
     if (hits[0]) stats.h1 += 1;
     if (hits.slice(0, 3).some(Boolean)) stats.h3 += 1;
-    else misses.push({ id: item.id, question: item.question, got: result.quotes.map((q) => q.text.slice(0, 80)) });
+    else
+      misses.push({
+        id: item.id,
+        question: item.question,
+        got: result.quotes.map((q) => q.text.slice(0, 80)),
+      });
   }
 
   let declined = 0;
@@ -101,7 +116,11 @@ export async function evaluate(service: QaService, set: QuestionSet): Promise<Ev
     else if (result.kind === 'answer') {
       checkQuotes(result.quotes);
       trackLlm(result, item.language);
-      falseAnswers.push({ id: item.id, question: item.question, got: result.quotes.map((q) => q.text.slice(0, 80)) });
+      falseAnswers.push({
+        id: item.id,
+        question: item.question,
+        got: result.quotes.map((q) => q.text.slice(0, 80)),
+      });
     }
   }
 
@@ -142,20 +161,27 @@ export function printEvalReport(report: EvalReport, io: CliOutput, verbose = fal
   io.out('             questions  hit@1   hit@3   answered');
   for (const l of ['fr', 'en'] as const) {
     const r = report.byLanguage[l];
-    io.out(`  ${l}         ${String(r.questions).padStart(9)}  ${pct(r.hitAt1).padStart(6)}  ${pct(r.hitAt3).padStart(6)}  ${pct(r.answered).padStart(6)}`);
+    io.out(
+      `  ${l}         ${String(r.questions).padStart(9)}  ${pct(r.hitAt1).padStart(6)}  ${pct(r.hitAt3).padStart(6)}  ${pct(r.answered).padStart(6)}`,
+    );
   }
-  io.out(`  all        ${String(report.byLanguage.fr.questions + report.byLanguage.en.questions).padStart(9)}  ${pct(report.hitAt1).padStart(6)}  ${pct(report.hitAt3).padStart(6)}`);
+  io.out(
+    `  all        ${String(report.byLanguage.fr.questions + report.byLanguage.en.questions).padStart(9)}  ${pct(report.hitAt1).padStart(6)}  ${pct(report.hitAt3).padStart(6)}`,
+  );
   io.out(`unanswerable questions declined: ${pct(report.declined)}`);
   io.out(`quote fidelity: ${pct(report.fidelity)} of ${report.quotesShown} quotes verbatim`);
   io.out(`answerer: ${report.mode}`);
   if (report.llm) {
     io.out(`citation precision: ${pct(report.llm.citationPrecision)} of the model's quotes verified`);
-    io.out(`citation recall: ${pct(report.llm.citationRecall)} of answerable questions cite the answering sentence`);
+    io.out(
+      `citation recall: ${pct(report.llm.citationRecall)} of answerable questions cite the answering sentence`,
+    );
     io.out(`answer language matches the question: ${pct(report.llm.languageMatch)}`);
     io.out(`extractive fallbacks: ${report.llm.fallbacks}`);
   }
   if (verbose) {
     for (const m of report.misses) io.out(`miss ${m.id}: ${m.question}\n    got: ${m.got.join(' | ')}`);
-    for (const f of report.falseAnswers) io.out(`answered ${f.id}: ${f.question}\n    got: ${f.got.join(' | ')}`);
+    for (const f of report.falseAnswers)
+      io.out(`answered ${f.id}: ${f.question}\n    got: ${f.got.join(' | ')}`);
   }
 }

@@ -23,7 +23,9 @@ function citationNumbers(answer: Answer): number[] {
 
 /** The claim lines of an LLM answer, as streamed and as printed at the end. */
 export function renderClaims(claims: PartialAnswer['claims'], width = 100): string {
-  return claims.map((c) => wrap(`${c.text} ${c.quotes.map((i) => `[${i + 1}]`).join('')}`, width, '  ')).join('\n');
+  return claims
+    .map((c) => wrap(`${c.text} ${c.quotes.map((i) => `[${i + 1}]`).join('')}`, width, '  '))
+    .join('\n');
 }
 
 /** The quotes and sources of an answer (what follows the claims). */
@@ -32,7 +34,10 @@ export function renderQuotesAndSources(answer: Answer, width = 100): string {
   const quotes = answer.quotes.map((q, i) => `${wrap(q.text, width - 4, '  > ')} [${numbers[i]}]`);
   const sources = answer.sources.map((s, i) => {
     const details = [s.source, s.date].filter(Boolean).join(', ');
-    const cited = answer.answerer === 'llm' ? answer.quotes.flatMap((q, qi) => (q.docId === s.docId ? [numbers[qi]] : [])).join(', ') : String(i + 1);
+    const cited =
+      answer.answerer === 'llm'
+        ? answer.quotes.flatMap((q, qi) => (q.docId === s.docId ? [numbers[qi]] : [])).join(', ')
+        : String(i + 1);
     return `  [${cited}] ${s.title}${details ? ` (${details})` : ''}${s.url ? ` ${s.url}` : ''}`;
   });
   return [quotes.join('\n\n'), '', 'Sources:', ...sources].join('\n');

@@ -3,14 +3,29 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import type { Logger } from '../logger.js';
 import { complete, answerWithLlm, type ChatModel } from './answer/llm.js';
-import { fallbackNote, framingLine, llmFramingLine, noAnswerMessage, rejectionMessage, type FallbackReason } from './answer/messages.js';
+import {
+  fallbackNote,
+  framingLine,
+  llmFramingLine,
+  noAnswerMessage,
+  rejectionMessage,
+  type FallbackReason,
+} from './answer/messages.js';
 import { buildRewritePrompt, buildTranslatePrompt } from './answer/prompt.js';
 import { describeLlmError } from './llm/chat-model.js';
 import { expectedAnswer } from './answer/question-type.js';
 import { scoreSentences, selectQuotes, type ExtractiveOptions } from './answer/extractive.js';
 import type { Answer, AskResult, NoAnswer, PartialAnswer, Quote, SourceRef } from './answer/types.js';
 import { verifyQuotes } from './answer/verify.js';
-import { deriveDocumentId, downloadLimited, formatBytes, loadCorpus, parseDocument, sniffUpload, type ParseCache } from './corpus/index.js';
+import {
+  deriveDocumentId,
+  downloadLimited,
+  formatBytes,
+  loadCorpus,
+  parseDocument,
+  sniffUpload,
+  type ParseCache,
+} from './corpus/index.js';
 import type { VerbatimEmbeddings } from './embeddings/types.js';
 import { fuseRetrievals, retrieve } from './retrieval/hybrid.js';
 import type { HnswVectorStore, SyncProgress, SyncReport } from './store/vector-store.js';
@@ -18,7 +33,15 @@ import type { StoredDocument } from './store/database.js';
 import { detectLanguage } from './text/language.js';
 import type { Language, LoadFailure, SourceDocument } from './types.js';
 
-export type { AskResult, Answer, NoAnswer, PartialAnswer, Rejected, Quote, SourceRef } from './answer/types.js';
+export type {
+  AskResult,
+  Answer,
+  NoAnswer,
+  PartialAnswer,
+  Rejected,
+  Quote,
+  SourceRef,
+} from './answer/types.js';
 export type { ChatModel } from './answer/llm.js';
 export type { SyncProgress, SyncReport } from './store/vector-store.js';
 export type { Language } from './types.js';
@@ -75,7 +98,8 @@ export type AddResult =
   | { kind: 'invalid'; reason: string };
 
 /** Outcome of removing one document. */
-export type RemoveResult = { kind: 'removed'; document: DocumentSummary; movedTo: string } | { kind: 'not_found'; id: string };
+export type RemoveResult =
+  { kind: 'removed'; document: DocumentSummary; movedTo: string } | { kind: 'not_found'; id: string };
 
 /** Options of {@link QaService.ask}. */
 export interface AskOptions {
@@ -112,7 +136,8 @@ function summarize(doc: StoredDocument, chunks: number): DocumentSummary {
   return { ...rest, chunks };
 }
 
-const FOLLOW_UP_START = /^(?:et|mais|aussi|alors|and|but|also|so|what about|how about|et pour|et quant à|quant à|pourquoi ça|why)(?![\p{L}\p{N}])/iu;
+const FOLLOW_UP_START =
+  /^(?:et|mais|aussi|alors|and|but|also|so|what about|how about|et pour|et quant à|quant à|pourquoi ça|why)(?![\p{L}\p{N}])/iu;
 
 /**
  * Whether a question leans on the previous turns (« et Amazon ? », "what about Google?"): it starts with a
@@ -125,7 +150,9 @@ export function isFollowUp(question: string): boolean {
 
 function withCanonicalLink(html: string, url: string): string {
   const link = `<link rel="canonical" href="${url.replace(/&/g, '&amp;').replace(/"/g, '&quot;')}">`;
-  return /<head[^>]*>/i.test(html) ? html.replace(/<head[^>]*>/i, (head) => `${head}${link}`) : `${link}${html}`;
+  return /<head[^>]*>/i.test(html)
+    ? html.replace(/<head[^>]*>/i, (head) => `${head}${link}`)
+    : `${link}${html}`;
 }
 
 /** Builds the question-answering service over an opened store. */
@@ -138,7 +165,8 @@ export function createQaService(deps: QaServiceDeps): QaService {
     return run;
   };
 
-  const listDocuments = (): DocumentSummary[] => store.listDocuments().map((d) => summarize(d, store.chunksOf(d.id)));
+  const listDocuments = (): DocumentSummary[] =>
+    store.listDocuments().map((d) => summarize(d, store.chunksOf(d.id)));
 
   const coverage = () => store.listDocuments().map((d) => ({ docId: d.id, title: d.title }));
 
@@ -151,7 +179,13 @@ export function createQaService(deps: QaServiceDeps): QaService {
     for (const q of quotes) {
       if (sources.some((s) => s.docId === q.docId)) continue;
       const doc = store.getDocument(q.docId);
-      sources.push({ docId: q.docId, title: q.title, url: q.url, source: doc?.source ?? '', date: doc?.date ?? '' });
+      sources.push({
+        docId: q.docId,
+        title: q.title,
+        url: q.url,
+        source: doc?.source ?? '',
+        date: doc?.date ?? '',
+      });
     }
     return sources;
   };
@@ -163,14 +197,21 @@ export function createQaService(deps: QaServiceDeps): QaService {
   };
 
   /** The text to search with: a follow-up is made standalone (by the LLM when there is one). */
-  async function searchTextFor(question: string, context: readonly string[], answerId: string): Promise<string> {
+  async function searchTextFor(
+    question: string,
+    context: readonly string[],
+    answerId: string,
+  ): Promise<string> {
     if (context.length === 0 || !isFollowUp(question)) return question;
     if (chatModel) {
       try {
         const rewritten = await complete(chatModel, buildRewritePrompt(question, context), llmTimeoutMs);
         if (rewritten !== '' && rewritten.length <= options.maxQuestionLength * 2) return rewritten;
       } catch (err) {
-        logger.warn({ answerId, ...describeLlmError(err) }, 'follow-up rewrite failed: searching with the conversation instead');
+        logger.warn(
+          { answerId, ...describeLlmError(err) },
+          'follow-up rewrite failed: searching with the conversation instead',
+        );
       }
     }
     return [...context, question].join('\n');
@@ -180,14 +221,25 @@ export function createQaService(deps: QaServiceDeps): QaService {
     const queryVector = await embeddings.embedQuery(searchText);
     const retrieved = retrieve(store, searchText, queryVector, { k: options.topK });
     const target = corpusLanguage();
-    if (!chatModel || !questionLanguage || questionLanguage === target || (target !== 'fr' && target !== 'en')) return { queryVector, retrieved };
+    if (
+      !chatModel ||
+      !questionLanguage ||
+      questionLanguage === target ||
+      (target !== 'fr' && target !== 'en')
+    )
+      return { queryVector, retrieved };
     try {
       const translated = await complete(chatModel, buildTranslatePrompt(searchText, target), llmTimeoutMs);
       if (translated === '') return { queryVector, retrieved };
-      const second = retrieve(store, translated, await embeddings.embedQuery(translated), { k: options.topK });
+      const second = retrieve(store, translated, await embeddings.embedQuery(translated), {
+        k: options.topK,
+      });
       return { queryVector, retrieved: fuseRetrievals([retrieved, second], options.topK) };
     } catch (err) {
-      logger.warn({ answerId, ...describeLlmError(err) }, 'query translation failed: searching with the question only');
+      logger.warn(
+        { answerId, ...describeLlmError(err) },
+        'query translation failed: searching with the question only',
+      );
       return { queryVector, retrieved };
     }
   }
@@ -196,11 +248,22 @@ export function createQaService(deps: QaServiceDeps): QaService {
     const trimmed = question.replace(/[\p{Cc}\p{Cf}]+/gu, ' ').trim();
     const detected = detectLanguage(trimmed);
     const language = detected ?? askOptions.language ?? 'fr';
-    if (trimmed === '') return { kind: 'rejected', reason: 'empty', message: rejectionMessage(language, 'empty') };
+    if (trimmed === '')
+      return { kind: 'rejected', reason: 'empty', message: rejectionMessage(language, 'empty') };
     if (trimmed.length > options.maxQuestionLength) {
-      return { kind: 'rejected', reason: 'too_long', limit: options.maxQuestionLength, message: rejectionMessage(language, 'too_long', options.maxQuestionLength) };
+      return {
+        kind: 'rejected',
+        reason: 'too_long',
+        limit: options.maxQuestionLength,
+        message: rejectionMessage(language, 'too_long', options.maxQuestionLength),
+      };
     }
-    if (store.chunkCount === 0) return { kind: 'rejected', reason: 'corpus_empty', message: rejectionMessage(language, 'corpus_empty') };
+    if (store.chunkCount === 0)
+      return {
+        kind: 'rejected',
+        reason: 'corpus_empty',
+        message: rejectionMessage(language, 'corpus_empty'),
+      };
 
     const corpusVersion = store.corpusVersion;
     const id = randomUUID();
@@ -210,10 +273,23 @@ export function createQaService(deps: QaServiceDeps): QaService {
     const scored = await scoreSentences(searchText, queryVector, retrieved, getDocument, embeddings);
     const selected = selectQuotes(scored, expectedAnswer(trimmed), options.extractive, getDocument);
     const quotes = verifyQuotes(selected, getDocument, logger);
-    logger.debug({ answerId: id, retrieved: retrieved.length, best: scored[0]?.score, selected: selected.length }, 'question answered');
+    logger.debug(
+      { answerId: id, retrieved: retrieved.length, best: scored[0]?.score, selected: selected.length },
+      'question answered',
+    );
     const noAnswer = (): NoAnswer => {
       const cover = coverage();
-      return { kind: 'no_answer', id, language, message: noAnswerMessage(language, cover.map((c) => c.title)), coverage: cover, corpusVersion };
+      return {
+        kind: 'no_answer',
+        id,
+        language,
+        message: noAnswerMessage(
+          language,
+          cover.map((c) => c.title),
+        ),
+        coverage: cover,
+        corpusVersion,
+      };
     };
     const extractive = (note?: string): AskResult => {
       if (quotes.length === 0) return noAnswer();
@@ -222,7 +298,11 @@ export function createQaService(deps: QaServiceDeps): QaService {
         kind: 'answer',
         id,
         language,
-        framing: framingLine(language, quotes.length, sources.map((s) => store.getDocument(s.docId)?.language ?? language)),
+        framing: framingLine(
+          language,
+          quotes.length,
+          sources.map((s) => store.getDocument(s.docId)?.language ?? language),
+        ),
         quotes,
         sources,
         corpusVersion,
@@ -235,23 +315,44 @@ export function createQaService(deps: QaServiceDeps): QaService {
     const standalone = searchText.includes('\n') ? trimmed : searchText;
     const outcome = await answerWithLlm(chatModel, standalone, language, retrieved, {
       timeoutMs: llmTimeoutMs,
-      ...(askOptions.onProgress ? { onProgress: (partial) => askOptions.onProgress?.({ language, framing: llmFramingLine(language), ...partial }) } : {}),
+      ...(askOptions.onProgress
+        ? {
+            onProgress: (partial) =>
+              askOptions.onProgress?.({ language, framing: llmFramingLine(language), ...partial }),
+          }
+        : {}),
     });
     const fallback = (reason: FallbackReason) => extractive(fallbackNote(language, reason));
     switch (outcome.kind) {
       case 'failed': {
         const described = describeLlmError(outcome.error);
-        logger.warn({ answerId: id, code: described.code, reason: described.message }, 'LLM answer failed: extractive answer shown');
+        logger.warn(
+          { answerId: id, code: described.code, reason: described.message },
+          'LLM answer failed: extractive answer shown',
+        );
         return fallback(described.code);
       }
       case 'declined':
         logger.info({ answerId: id, ...outcome.stats }, 'LLM found no answer in the passages');
         return noAnswer();
       case 'unverified':
-        logger.warn({ answerId: id, citationPrecision: outcome.precision, ...outcome.stats, output: outcome.output.slice(0, 500) }, 'no LLM claim could be verified: extractive answer shown');
-        return fallback(outcome.stats.produced === 0 && outcome.output.trim() !== '' ? 'LLM_BAD_OUTPUT' : 'UNVERIFIED');
+        logger.warn(
+          {
+            answerId: id,
+            citationPrecision: outcome.precision,
+            ...outcome.stats,
+            output: outcome.output.slice(0, 500),
+          },
+          'no LLM claim could be verified: extractive answer shown',
+        );
+        return fallback(
+          outcome.stats.produced === 0 && outcome.output.trim() !== '' ? 'LLM_BAD_OUTPUT' : 'UNVERIFIED',
+        );
       case 'answered': {
-        logger.info({ answerId: id, citationPrecision: outcome.precision, ...outcome.stats }, 'LLM answer verified');
+        logger.info(
+          { answerId: id, citationPrecision: outcome.precision, ...outcome.stats },
+          'LLM answer verified',
+        );
         return {
           kind: 'answer',
           id,
@@ -262,7 +363,12 @@ export function createQaService(deps: QaServiceDeps): QaService {
           corpusVersion,
           answerer: 'llm',
           claims: outcome.claims,
-          citations: { produced: outcome.stats.produced, verified: outcome.stats.verified, repointed: outcome.stats.repointed, precision: outcome.precision },
+          citations: {
+            produced: outcome.stats.produced,
+            verified: outcome.stats.verified,
+            repointed: outcome.stats.repointed,
+            precision: outcome.precision,
+          },
         };
       }
     }
@@ -272,8 +378,14 @@ export function createQaService(deps: QaServiceDeps): QaService {
     return exclusive(async () => {
       const { documents, failures } = await loadCorpus(options.corpusDir, { logger, cache: parseCache });
       const failedPaths = new Set(failures.map((f) => f.file));
-      const kept = store.listDocuments().filter((d) => failedPaths.has(d.path) && !documents.some((n) => n.id === d.id));
-      for (const doc of kept) logger.warn({ docId: doc.id, file: doc.path }, 'file unreadable: keeping the previously indexed version');
+      const kept = store
+        .listDocuments()
+        .filter((d) => failedPaths.has(d.path) && !documents.some((n) => n.id === d.id));
+      for (const doc of kept)
+        logger.warn(
+          { docId: doc.id, file: doc.path },
+          'file unreadable: keeping the previously indexed version',
+        );
       const all: SourceDocument[] = [...documents, ...kept];
       if (all.length === 0) {
         return {
@@ -283,7 +395,16 @@ export function createQaService(deps: QaServiceDeps): QaService {
         };
       }
       const report = await store.sync(all, onProgress);
-      logger.info({ added: report.added.length, changed: report.changed.length, removed: report.removed.length, unchanged: report.unchanged.length, durationMs: report.durationMs }, 'corpus refreshed');
+      logger.info(
+        {
+          added: report.added.length,
+          changed: report.changed.length,
+          removed: report.removed.length,
+          unchanged: report.unchanged.length,
+          durationMs: report.durationMs,
+        },
+        'corpus refreshed',
+      );
       return { kind: 'refreshed', failures, kept: kept.map((d) => d.id), ...report };
     });
   }
@@ -294,12 +415,20 @@ export function createQaService(deps: QaServiceDeps): QaService {
     return candidate;
   };
 
-  async function addDocument(file: { fileName: string; content: Buffer }, sourceUrl?: string): Promise<AddResult> {
-    if (file.content.byteLength > options.maxUploadBytes) return { kind: 'invalid', reason: `larger than the ${formatBytes(options.maxUploadBytes)} limit` };
+  async function addDocument(
+    file: { fileName: string; content: Buffer },
+    sourceUrl?: string,
+  ): Promise<AddResult> {
+    if (file.content.byteLength > options.maxUploadBytes)
+      return { kind: 'invalid', reason: `larger than the ${formatBytes(options.maxUploadBytes)} limit` };
     const sniffed = sniffUpload(file.fileName, file.content);
     if (!sniffed.ok) return { kind: 'invalid', reason: sniffed.reason };
     let content = file.content;
-    if (sourceUrl && sniffed.kind === '.html' && !/<link[^>]+rel=["']?canonical/i.test(content.toString('utf8'))) {
+    if (
+      sourceUrl &&
+      sniffed.kind === '.html' &&
+      !/<link[^>]+rel=["']?canonical/i.test(content.toString('utf8'))
+    ) {
       content = Buffer.from(withCanonicalLink(content.toString('utf8'), sourceUrl), 'utf8');
     }
     const derivedId = deriveDocumentId(basename(file.fileName.replaceAll('\\', '/')));
@@ -330,11 +459,17 @@ export function createQaService(deps: QaServiceDeps): QaService {
   }
 
   async function addFromUrl(url: string): Promise<AddResult> {
-    const download = await downloadLimited(url, { fetch: deps.fetch ?? fetch, maxBytes: options.maxUploadBytes, timeoutMs: options.fetchTimeoutMs });
+    const download = await downloadLimited(url, {
+      fetch: deps.fetch ?? fetch,
+      maxBytes: options.maxUploadBytes,
+      timeoutMs: options.fetchTimeoutMs,
+    });
     if (!download.ok) return { kind: 'invalid', reason: download.reason };
     const finalUrl = new URL(download.finalUrl);
     const name = finalUrl.pathname.split('/').filter(Boolean).pop() ?? '';
-    const fileName = deriveDocumentId(name.replace(/\.[a-z0-9]+$/i, '')).startsWith('doc-') ? `${finalUrl.hostname}.html` : name;
+    const fileName = deriveDocumentId(name.replace(/\.[a-z0-9]+$/i, '')).startsWith('doc-')
+      ? `${finalUrl.hostname}.html`
+      : name;
     return addDocument({ fileName, content: download.bytes }, download.finalUrl);
   }
 
@@ -345,14 +480,20 @@ export function createQaService(deps: QaServiceDeps): QaService {
       const summary = summarize(doc, store.chunksOf(id));
       const removedDir = join(options.corpusDir, '.removed');
       await mkdir(removedDir, { recursive: true });
-      const movedTo = join(removedDir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${basename(doc.path || `${id}.md`)}`);
+      const movedTo = join(
+        removedDir,
+        `${new Date().toISOString().replace(/[:.]/g, '-')}-${basename(doc.path || `${id}.md`)}`,
+      );
       let moved = false;
       if (doc.path) {
         try {
           await rename(join(options.corpusDir, doc.path), movedTo);
           moved = true;
         } catch (err) {
-          logger.warn({ err, docId: id }, 'document file not found in the corpus directory; removing it from the index only');
+          logger.warn(
+            { err, docId: id },
+            'document file not found in the corpus directory; removing it from the index only',
+          );
         }
       }
       try {

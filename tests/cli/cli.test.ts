@@ -58,20 +58,33 @@ describe('command line', () => {
     expect(await withApp(empty, io, ({ service }) => runAsk(service, 'Qui ?', {}, io))).toBe(1);
     expect(io.stderr.join('\n')).toMatch(/No document to index in .*nothing-here/);
     const io2 = captureOutput();
-    expect(await withApp({ ...env, MAX_QUESTION_LENGTH: '20' }, io2, ({ service }) => runAsk(service, 'x'.repeat(30), {}, io2))).toBe(2);
+    expect(
+      await withApp({ ...env, MAX_QUESTION_LENGTH: '20' }, io2, ({ service }) =>
+        runAsk(service, 'x'.repeat(30), {}, io2),
+      ),
+    ).toBe(2);
     expect(io2.stdout.join('\n')).toMatch(/20 (caractères|characters)/);
   });
 
   it('reports every invalid configuration key at once and exits 78', async () => {
     const io = captureOutput();
-    const code = await withApp({ ...env, HNSW_EF_SEARCH: '5', EMBEDDINGS_PROVIDER: 'nope' }, io, async () => 0);
+    const code = await withApp(
+      { ...env, HNSW_EF_SEARCH: '5', EMBEDDINGS_PROVIDER: 'nope' },
+      io,
+      async () => 0,
+    );
     expect(code).toBe(78);
-    expect(io.stderr.join('\n')).toMatch(/HNSW_EF_SEARCH[\s\S]*EMBEDDINGS_PROVIDER|EMBEDDINGS_PROVIDER[\s\S]*HNSW_EF_SEARCH/);
+    expect(io.stderr.join('\n')).toMatch(
+      /HNSW_EF_SEARCH[\s\S]*EMBEDDINGS_PROVIDER|EMBEDDINGS_PROVIDER[\s\S]*HNSW_EF_SEARCH/,
+    );
   });
 
   it('ingest prints what changed, then nothing to do on a second run', async () => {
     const phases: string[] = [];
-    const progress = { update: (p: { phase: string }) => phases.push(p.phase), stop: () => phases.push('stop') };
+    const progress = {
+      update: (p: { phase: string }) => phases.push(p.phase),
+      stop: () => phases.push('stop'),
+    };
     const first = captureOutput();
     expect(await withApp(env, first, ({ service }) => runIngest(service, progress, first))).toBe(0);
     expect(first.stdout.join('\n')).toMatch(/1 added, 0 changed, 0 removed, 0 unchanged/);
@@ -79,7 +92,9 @@ describe('command line', () => {
     expect(phases.at(-1)).toBe('stop');
     const second = captureOutput();
     await withApp(env, second, ({ service }) => runIngest(service, progress, second));
-    expect(second.stdout.join('\n')).toMatch(/0 added, 0 changed, 0 removed, 1 unchanged[\s\S]*0 embedded now/);
+    expect(second.stdout.join('\n')).toMatch(
+      /0 added, 0 changed, 0 removed, 1 unchanged[\s\S]*0 embedded now/,
+    );
   });
 
   it('chat answers each line, reads a follow-up with the previous question, and stops on /quit', async () => {
@@ -87,7 +102,9 @@ describe('command line', () => {
     const rl = createInterface({ input, terminal: false });
     const lines = rl[Symbol.asyncIterator]();
     const io = captureOutput();
-    const done = withApp(env, io, ({ service }) => runChat(service, { [Symbol.asyncIterator]: () => lines }, io));
+    const done = withApp(env, io, ({ service }) =>
+      runChat(service, { [Symbol.asyncIterator]: () => lines }, io),
+    );
     input.write('Que font les militaires israéliens avec leurs données ?\n');
     input.write('et Amazon ?\n');
     input.write('/quit\n');
@@ -103,14 +120,23 @@ describe('npm run ask (the real script, in a child process)', () => {
   it('answers from the terminal with no network and no configuration', async () => {
     const dir = await temporaryDirectory();
     try {
-      const { stdout } = await promisify(execFile)('npx', ['tsx', 'scripts/ask.ts', 'Où les militaires israéliens transfèrent-ils leurs données ?'], {
-        env: { ...process.env, DATA_DIR: dir.path, CORPUS_DIR: 'corpus' },
-      });
+      const { stdout } = await promisify(execFile)(
+        'npx',
+        ['tsx', 'scripts/ask.ts', 'Où les militaires israéliens transfèrent-ils leurs données ?'],
+        {
+          env: { ...process.env, DATA_DIR: dir.path, CORPUS_DIR: 'corpus' },
+        },
+      );
       const article = await readFile(SEED, 'utf8');
       const quotes = stdout
         .split('\n\n')
         .filter((block) => block.startsWith('  > '))
-        .map((block) => block.replace(/ \[\d+\]$/, '').replace(/^ {2}> /gm, '').replace(/\n/g, ' '));
+        .map((block) =>
+          block
+            .replace(/ \[\d+\]$/, '')
+            .replace(/^ {2}> /gm, '')
+            .replace(/\n/g, ' '),
+        );
       expect(quotes.length).toBeGreaterThan(0);
       for (const q of quotes) expect(article.replace(/\s+/g, ' ')).toContain(q);
       expect(stdout).toContain('Amazon');

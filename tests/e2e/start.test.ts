@@ -7,7 +7,10 @@ import { temporaryDirectory } from '../helpers/documents.js';
 
 /** Runs `npm start`'s script in a child process; resolves with its exit code and output. */
 function start(env: Record<string, string>, onStarted?: (child: ReturnType<typeof spawn>) => void) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], { env: { ...process.env, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {
+    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -31,21 +34,39 @@ describe('npm start', () => {
   it('ends with one clear line and a non-zero exit when DISCORD_TOKEN is missing', async () => {
     const result = await start({ DISCORD_TOKEN: '', DATA_DIR: data.path });
     expect(result.code).not.toBe(0);
-    expect(result.stderr.trim().split('\n')).toEqual(['DISCORD_TOKEN is not set: put your bot token in .env (see .env.example).']);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      'DISCORD_TOKEN is not set: put your bot token in .env (see .env.example).',
+    ]);
   });
 
   it('ends with one clear line and a non-zero exit when Discord rejects the token', async () => {
-    const result = await start({ DISCORD_TOKEN: 'wrong-token', DISCORD_API_BASE: double.apiBase, DATA_DIR: data.path, LOG_LEVEL: 'silent' });
+    const result = await start({
+      DISCORD_TOKEN: 'wrong-token',
+      DISCORD_API_BASE: double.apiBase,
+      DATA_DIR: data.path,
+      LOG_LEVEL: 'silent',
+    });
     expect(result.code).toBe(1);
     expect(result.stderr.trim()).toBe('Discord rejected DISCORD_TOKEN: check the bot token in .env.');
   });
 
   it('builds the index before logging in, and exits 0 after logging out on SIGTERM', async () => {
-    const result = await start({ DISCORD_TOKEN: double.token, DISCORD_API_BASE: double.apiBase, DATA_DIR: data.path, CORPUS_DIR: 'corpus' }, (child) => {
-      void double.waitForReady().then(() => child.kill('SIGTERM'));
-    });
+    const result = await start(
+      {
+        DISCORD_TOKEN: double.token,
+        DISCORD_API_BASE: double.apiBase,
+        DATA_DIR: data.path,
+        CORPUS_DIR: 'corpus',
+      },
+      (child) => {
+        void double.waitForReady().then(() => child.kill('SIGTERM'));
+      },
+    );
     expect(result.code).toBe(0);
-    const logs = result.stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string });
+    const logs = result.stderr
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { msg: string });
     const messages = logs.map((l) => l.msg);
     expect(messages.indexOf('corpus refreshed')).toBeGreaterThanOrEqual(0);
     expect(messages.indexOf('corpus refreshed')).toBeLessThan(messages.indexOf('bot logged in'));
@@ -58,15 +79,25 @@ describe('npm run register', () => {
   it('registers the commands for one guild, with /corpus limited to Manage Server', async () => {
     const double = await startDiscordDouble();
     try {
-      const result = await registerCommands({ token: double.token, apiBase: double.apiBase, guildId: double.guildId });
+      const result = await registerCommands({
+        token: double.token,
+        apiBase: double.apiBase,
+        guildId: double.guildId,
+      });
       expect(result).toEqual({ scope: `guild ${double.guildId}`, names: ['ask', 'help', 'corpus'] });
       const put = await double.waitForRequest((r) => r.method === 'PUT');
       expect(put.path).toBe(`/applications/${double.applicationId}/guilds/${double.guildId}/commands`);
-      const corpus = (put.body as { name: string; default_member_permissions?: string }[]).find((c) => c.name === 'corpus');
+      const corpus = (put.body as { name: string; default_member_permissions?: string }[]).find(
+        (c) => c.name === 'corpus',
+      );
       expect(corpus?.default_member_permissions).toBe('32');
       const global = await registerCommands({ token: double.token, apiBase: double.apiBase });
       expect(global.scope).toBe('global');
-      expect(double.requests.some((r) => r.method === 'PUT' && r.path === `/applications/${double.applicationId}/commands`)).toBe(true);
+      expect(
+        double.requests.some(
+          (r) => r.method === 'PUT' && r.path === `/applications/${double.applicationId}/commands`,
+        ),
+      ).toBe(true);
     } finally {
       await double.close();
     }

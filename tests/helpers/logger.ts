@@ -6,7 +6,8 @@ export function createRecordingLogger(): { logger: Logger; records: Record<strin
   const records: Record<string, unknown>[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') records.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString('utf8').split('\n'))
+        if (line.trim() !== '') records.push(JSON.parse(line) as Record<string, unknown>);
       callback();
     },
   });

@@ -30,12 +30,23 @@ describe('QaService when indexing fails midway', () => {
         return real.embedDocuments(texts);
       },
     };
-    store = await HnswVectorStore.open({ dataDir: join(root.path, 'data'), embeddings: flaky, logger: createSilentLogger() });
+    store = await HnswVectorStore.open({
+      dataDir: join(root.path, 'data'),
+      embeddings: flaky,
+      logger: createSilentLogger(),
+    });
     service = createQaService({
       store,
       embeddings: flaky,
       logger: createSilentLogger(),
-      options: { corpusDir, maxQuestionLength: 500, topK: 6, extractive: { maxQuotes: 3, minScore: 0.25, secondaryRatio: 0.8 }, maxUploadBytes: 1 << 20, fetchTimeoutMs: 1000 },
+      options: {
+        corpusDir,
+        maxQuestionLength: 500,
+        topK: 6,
+        extractive: { maxQuotes: 3, minScore: 0.25, secondaryRatio: 0.8 },
+        maxUploadBytes: 1 << 20,
+        fetchTimeoutMs: 1000,
+      },
     });
     await service.refresh();
   });
@@ -46,7 +57,12 @@ describe('QaService when indexing fails midway', () => {
 
   it('an add that crashes while embedding leaves the previous corpus, files and index serving', async () => {
     const versionBefore = service.corpusVersion;
-    await expect(service.addDocument({ fileName: 'panne.txt', content: Buffer.from('Titre\n\nUne PANNE survient pendant l’indexation.') })).rejects.toThrow('embeddings service crashed');
+    await expect(
+      service.addDocument({
+        fileName: 'panne.txt',
+        content: Buffer.from('Titre\n\nUne PANNE survient pendant l’indexation.'),
+      }),
+    ).rejects.toThrow('embeddings service crashed');
     expect(await readdir(corpusDir)).toEqual(['seed.md']);
     expect(service.listDocuments().map((d) => d.id)).toEqual(['microsoft-azure-israel-defense']);
     expect(service.corpusVersion).toBe(versionBefore);
@@ -60,6 +76,9 @@ describe('QaService when indexing fails midway', () => {
     expect(service.listDocuments().map((d) => d.id)).toEqual(['microsoft-azure-israel-defense']);
     expect((await service.ask('Qui est Brad Smith ?')).kind).toBe('answer');
     await rm(join(corpusDir, 'panne.txt'));
-    expect(await service.refresh()).toMatchObject({ kind: 'refreshed', unchanged: ['microsoft-azure-israel-defense'] });
+    expect(await service.refresh()).toMatchObject({
+      kind: 'refreshed',
+      unchanged: ['microsoft-azure-israel-defense'],
+    });
   });
 });

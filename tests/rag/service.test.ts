@@ -23,7 +23,10 @@ describe('QaService', () => {
   let app: App;
 
   const start = async (env: Record<string, string> = {}) => {
-    app = await createApp(loadConfig({ CORPUS_DIR: corpusDir, DATA_DIR: join(root.path, 'data'), ...env }), createSilentLogger());
+    app = await createApp(
+      loadConfig({ CORPUS_DIR: corpusDir, DATA_DIR: join(root.path, 'data'), ...env }),
+      createSilentLogger(),
+    );
     return app.service;
   };
 
@@ -86,9 +89,17 @@ describe('QaService', () => {
 
   it('reports added, changed, removed and unchanged documents on refresh', async () => {
     const service = await start();
-    expect(await service.refresh()).toMatchObject({ kind: 'refreshed', added: ['microsoft-azure-israel-defense'] });
+    expect(await service.refresh()).toMatchObject({
+      kind: 'refreshed',
+      added: ['microsoft-azure-israel-defense'],
+    });
     await writeFile(join(corpusDir, 'crepes.md'), PANCAKES);
-    expect(await service.refresh()).toMatchObject({ added: ['crepes'], unchanged: ['microsoft-azure-israel-defense'], changed: [], removed: [] });
+    expect(await service.refresh()).toMatchObject({
+      added: ['crepes'],
+      unchanged: ['microsoft-azure-israel-defense'],
+      changed: [],
+      removed: [],
+    });
     await writeFile(join(corpusDir, 'crepes.md'), PANCAKES.replace('une heure', 'deux heures'));
     expect(await service.refresh()).toMatchObject({ changed: ['crepes'], added: [] });
     const answer = await service.ask('Combien de temps faut-il laisser reposer la pâte ?');
@@ -109,7 +120,12 @@ describe('QaService', () => {
     if (result.kind !== 'refreshed') return;
     expect(result.failures.map((f) => f.file).sort()).toEqual(['broken.html', 'crepes.md']);
     expect(result.kept).toEqual(['crepes']);
-    expect(service.listDocuments().map((d) => d.id).sort()).toEqual(['crepes', 'microsoft-azure-israel-defense']);
+    expect(
+      service
+        .listDocuments()
+        .map((d) => d.id)
+        .sort(),
+    ).toEqual(['crepes', 'microsoft-azure-israel-defense']);
   });
 
   it('names a file that cannot be read and still indexes the others', async () => {
@@ -133,11 +149,17 @@ describe('QaService', () => {
   it('adds an uploaded file under a safe name, answers from it, then removes it recoverably', async () => {
     const service = await start();
     await service.refresh();
-    const bad = await service.addDocument({ fileName: 'photo.md', content: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0x00, 0xff]) });
+    const bad = await service.addDocument({
+      fileName: 'photo.md',
+      content: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0x00, 0xff]),
+    });
     expect(bad.kind).toBe('invalid');
     expect((await readdir(corpusDir)).sort()).toEqual(['seed.md']);
 
-    const added = await service.addDocument({ fileName: '../../evil name.md', content: Buffer.from(PANCAKES) });
+    const added = await service.addDocument({
+      fileName: '../../evil name.md',
+      content: Buffer.from(PANCAKES),
+    });
     expect(added).toMatchObject({ kind: 'added', document: { id: 'crepes' } });
     expect(await readdir(corpusDir)).toContain('crepes.md');
     expect(await readdir(root.path)).not.toContain('evil name.md');
@@ -157,8 +179,11 @@ describe('QaService', () => {
 
   it('adds a web page by URL with its link, and gives a derived id that is taken a new one', async () => {
     const { createServer } = await import('node:http');
-    const page = '<html><head><title>Amazon et l’armée</title></head><body><nav>Menu</nav><article><h1>Amazon et l’armée</h1><p>Amazon héberge désormais les données transférées par l’armée israélienne depuis Azure.</p><p>Le groupe n’a fait aucun commentaire sur ce contrat.</p></article><script>alert(1)</script></body></html>';
-    const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(page));
+    const page =
+      '<html><head><title>Amazon et l’armée</title></head><body><nav>Menu</nav><article><h1>Amazon et l’armée</h1><p>Amazon héberge désormais les données transférées par l’armée israélienne depuis Azure.</p><p>Le groupe n’a fait aucun commentaire sur ce contrat.</p></article><script>alert(1)</script></body></html>';
+    const server = createServer((_req, res) =>
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(page),
+    );
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as { port: number };
     try {
@@ -166,14 +191,20 @@ describe('QaService', () => {
       await service.refresh();
       const url = `http://127.0.0.1:${port}/news/amazon-armee.html`;
       const first = await service.addFromUrl(url);
-      expect(first).toMatchObject({ kind: 'added', document: { id: 'amazon-armee', url, path: 'amazon-armee.html' } });
+      expect(first).toMatchObject({
+        kind: 'added',
+        document: { id: 'amazon-armee', url, path: 'amazon-armee.html' },
+      });
       const stored = service.getDocument('amazon-armee');
       expect(stored?.text).toContain('Amazon héberge désormais');
       expect(stored?.text).not.toMatch(/alert|Menu/);
       const second = await service.addFromUrl(url);
       expect(second).toMatchObject({ kind: 'added', document: { id: 'amazon-armee-2' }, replaced: false });
       const refreshed = await service.refresh();
-      expect(refreshed).toMatchObject({ unchanged: expect.arrayContaining(['amazon-armee', 'amazon-armee-2']), changed: [] });
+      expect(refreshed).toMatchObject({
+        unchanged: expect.arrayContaining(['amazon-armee', 'amazon-armee-2']),
+        changed: [],
+      });
       expect(await service.addFromUrl(`http://127.0.0.1:${port}x/`)).toMatchObject({ kind: 'invalid' });
     } finally {
       server.close();
@@ -188,9 +219,12 @@ describe('QaService', () => {
     const service = await start();
     await service.refresh();
     const alone = await service.ask('et Google ?');
-    const followUp = await service.ask('et Google ?', { context: ['Que font les militaires israéliens de leurs données ?'] });
+    const followUp = await service.ask('et Google ?', {
+      context: ['Que font les militaires israéliens de leurs données ?'],
+    });
     expect(alone.kind === 'answer' && followUp.kind === 'answer').toBe(true);
-    if (alone.kind === 'answer' && followUp.kind === 'answer') expect(followUp.quotes.map((q) => q.text)).not.toEqual(alone.quotes.map((q) => q.text));
+    if (alone.kind === 'answer' && followUp.kind === 'answer')
+      expect(followUp.quotes.map((q) => q.text)).not.toEqual(alone.quotes.map((q) => q.text));
   });
 
   it('a refresh with nothing changed keeps the corpus version; a same-size edit with a new time is re-read', async () => {
@@ -199,7 +233,11 @@ describe('QaService', () => {
     await writeFile(join(corpusDir, 'crepes.md'), PANCAKES);
     await service.refresh();
     const version = service.corpusVersion;
-    expect(await service.refresh()).toMatchObject({ unchanged: ['crepes', 'microsoft-azure-israel-defense'], added: [], changed: [] });
+    expect(await service.refresh()).toMatchObject({
+      unchanged: ['crepes', 'microsoft-azure-israel-defense'],
+      added: [],
+      changed: [],
+    });
     expect(service.corpusVersion).toBe(version);
     const edited = PANCAKES.replace('une heure', 'un samedi');
     expect(edited.length).toBe(PANCAKES.length);

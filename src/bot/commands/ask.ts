@@ -12,7 +12,9 @@ export const ask = {
   data: new SlashCommandBuilder()
     .setName('ask')
     .setDescription('Ask a question about the story; the answer quotes the articles word for word')
-    .setDescriptionLocalizations({ fr: 'Posez une question sur l’affaire ; la réponse cite les articles mot pour mot' })
+    .setDescriptionLocalizations({
+      fr: 'Posez une question sur l’affaire ; la réponse cite les articles mot pour mot',
+    })
     .addStringOption((o) =>
       o
         .setName('question')
@@ -33,16 +35,25 @@ export const ask = {
     const language = detectLanguage(question) ?? languageOfLocale(interaction.locale);
     const admission = ctx.limiter.tryAcquire(interaction.user.id);
     if (admission.kind !== 'admitted') {
-      await interaction.reply({ content: refusalMessage(admission, language), flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
+      await interaction.reply({
+        content: refusalMessage(admission, language),
+        flags: MessageFlags.Ephemeral,
+        allowedMentions: NO_MENTIONS,
+      });
       return;
     }
     try {
       // Deferred before any slow work: Discord drops an interaction not acknowledged within 3 seconds.
       await interaction.deferReply(ephemeral ? { flags: MessageFlags.Ephemeral } : {});
-      if (admission.position > 0) await interaction.editReply({ content: t(language).queued(admission.position), allowedMentions: NO_MENTIONS });
+      if (admission.position > 0)
+        await interaction.editReply({
+          content: t(language).queued(admission.position),
+          allowedMentions: NO_MENTIONS,
+        });
       await admission.ready;
       const stream = createEditThrottle(
-        (partial: PartialAnswer) => interaction.editReply({ content: '', ...renderPartial(partial), allowedMentions: NO_MENTIONS }),
+        (partial: PartialAnswer) =>
+          interaction.editReply({ content: '', ...renderPartial(partial), allowedMentions: NO_MENTIONS }),
         ctx.settings.streamEditIntervalMs,
         (err) => log.warn({ err }, 'streaming edit failed'),
       );
@@ -53,9 +64,19 @@ export const ask = {
         onProgress: (partial) => stream.push(partial),
       }).finally(() => stream.finish());
       const [first, ...rest] = pages;
-      if (first) await interaction.editReply({ content: first.content ?? '', embeds: first.embeds, components: first.components, allowedMentions: NO_MENTIONS });
+      if (first)
+        await interaction.editReply({
+          content: first.content ?? '',
+          embeds: first.embeds,
+          components: first.components,
+          allowedMentions: NO_MENTIONS,
+        });
       for (const page of rest) {
-        await interaction.followUp({ ...page, allowedMentions: NO_MENTIONS, ...(ephemeral ? { flags: MessageFlags.Ephemeral } : {}) });
+        await interaction.followUp({
+          ...page,
+          allowedMentions: NO_MENTIONS,
+          ...(ephemeral ? { flags: MessageFlags.Ephemeral } : {}),
+        });
       }
     } finally {
       admission.release();

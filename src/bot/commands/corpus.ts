@@ -24,11 +24,19 @@ async function reply(interaction: ChatInputCommandInteraction, content: string):
   await interaction.editReply({ content: content.slice(0, 2000), allowedMentions: NO_MENTIONS });
 }
 
-async function refresh(interaction: ChatInputCommandInteraction, ctx: BotContext, say: Say, log: Logger): Promise<void> {
+async function refresh(
+  interaction: ChatInputCommandInteraction,
+  ctx: BotContext,
+  say: Say,
+  log: Logger,
+): Promise<void> {
   const result = await ctx.service.refresh();
   const failures = result.failures.map((f) => `• \`${escapeMarkdown(f.file)}\`: ${f.reason}`).join('\n');
   if (result.kind === 'corpus_empty') {
-    await reply(interaction, `${say('Rien à indexer : le dossier du corpus est vide. L’index actuel reste en service.', 'Nothing to index: the corpus folder is empty. The current index keeps serving.')}${failures ? `\n${failures}` : ''}`);
+    await reply(
+      interaction,
+      `${say('Rien à indexer : le dossier du corpus est vide. L’index actuel reste en service.', 'Nothing to index: the corpus folder is empty. The current index keeps serving.')}${failures ? `\n${failures}` : ''}`,
+    );
     return;
   }
   const summary = say(
@@ -36,52 +44,122 @@ async function refresh(interaction: ChatInputCommandInteraction, ctx: BotContext
     `Corpus refreshed in ${(result.durationMs / 1000).toFixed(1)} s: ${result.added.length} added, ${result.changed.length} changed, ${result.removed.length} removed, ${result.unchanged.length} unchanged.`,
   );
   const skipped = failures ? `\n${say('Fichiers ignorés :', 'Files skipped:')}\n${failures}` : '';
-  ctx.store.audit({ action: 'refresh', userId: interaction.user.id, userName: interaction.user.username, guildId: interaction.guildId, detail: summary });
-  log.info({ audit: 'refresh', added: result.added, changed: result.changed, removed: result.removed }, 'corpus refreshed from Discord');
+  ctx.store.audit({
+    action: 'refresh',
+    userId: interaction.user.id,
+    userName: interaction.user.username,
+    guildId: interaction.guildId,
+    detail: summary,
+  });
+  log.info(
+    { audit: 'refresh', added: result.added, changed: result.changed, removed: result.removed },
+    'corpus refreshed from Discord',
+  );
   await reply(interaction, `${summary}${skipped}`);
 }
 
-async function add(interaction: ChatInputCommandInteraction, ctx: BotContext, say: Say, log: Logger): Promise<void> {
+async function add(
+  interaction: ChatInputCommandInteraction,
+  ctx: BotContext,
+  say: Say,
+  log: Logger,
+): Promise<void> {
   const file = interaction.options.getAttachment('file');
   const url = interaction.options.getString('url');
   if ((file === null) === (url === null)) {
-    await reply(interaction, say('Donnez soit un fichier (`file`), soit une adresse (`url`).', 'Give either a file (`file`) or a web address (`url`).'));
+    await reply(
+      interaction,
+      say(
+        'Donnez soit un fichier (`file`), soit une adresse (`url`).',
+        'Give either a file (`file`) or a web address (`url`).',
+      ),
+    );
     return;
   }
   let result: AddResult;
   if (file) {
     if (file.size > ctx.settings.maxUploadBytes) {
-      await reply(interaction, say(`Fichier refusé : plus grand que la limite de ${formatBytes(ctx.settings.maxUploadBytes)}.`, `File refused: larger than the ${formatBytes(ctx.settings.maxUploadBytes)} limit.`));
+      await reply(
+        interaction,
+        say(
+          `Fichier refusé : plus grand que la limite de ${formatBytes(ctx.settings.maxUploadBytes)}.`,
+          `File refused: larger than the ${formatBytes(ctx.settings.maxUploadBytes)} limit.`,
+        ),
+      );
       return;
     }
-    const download = await downloadLimited(file.url, { fetch: ctx.fetch, maxBytes: ctx.settings.maxUploadBytes, timeoutMs: ctx.settings.fetchTimeoutMs });
-    result = download.ok ? await ctx.service.addDocument({ fileName: file.name, content: download.bytes }) : { kind: 'invalid', reason: download.reason };
+    const download = await downloadLimited(file.url, {
+      fetch: ctx.fetch,
+      maxBytes: ctx.settings.maxUploadBytes,
+      timeoutMs: ctx.settings.fetchTimeoutMs,
+    });
+    result = download.ok
+      ? await ctx.service.addDocument({ fileName: file.name, content: download.bytes })
+      : { kind: 'invalid', reason: download.reason };
   } else {
     result = await ctx.service.addFromUrl(url ?? '');
   }
   const what = file ? `\`${escapeMarkdown(file.name)}\`` : `<${url}>`;
   if (result.kind === 'invalid') {
-    await reply(interaction, say(`${what} n’a pas été ajouté : ${result.reason}. Le corpus n’a pas changé.`, `${what} was not added: ${result.reason}. The corpus is unchanged.`));
+    await reply(
+      interaction,
+      say(
+        `${what} n’a pas été ajouté : ${result.reason}. Le corpus n’a pas changé.`,
+        `${what} was not added: ${result.reason}. The corpus is unchanged.`,
+      ),
+    );
     return;
   }
-  ctx.store.audit({ action: 'add', userId: interaction.user.id, userName: interaction.user.username, guildId: interaction.guildId, detail: `${result.document.id} from ${file ? file.name : url}` });
-  log.info({ audit: 'add', docId: result.document.id, replaced: result.replaced, source: file ? file.name : url }, 'document added from Discord');
+  ctx.store.audit({
+    action: 'add',
+    userId: interaction.user.id,
+    userName: interaction.user.username,
+    guildId: interaction.guildId,
+    detail: `${result.document.id} from ${file ? file.name : url}`,
+  });
+  log.info(
+    { audit: 'add', docId: result.document.id, replaced: result.replaced, source: file ? file.name : url },
+    'document added from Discord',
+  );
   await reply(
     interaction,
     result.replaced
-      ? say(`Document remplacé : ${describe(result.document)}.`, `Document replaced: ${describe(result.document)}.`)
-      : say(`Document ajouté : ${describe(result.document)}. Il répond dès maintenant.`, `Document added: ${describe(result.document)}. It answers from now on.`),
+      ? say(
+          `Document remplacé : ${describe(result.document)}.`,
+          `Document replaced: ${describe(result.document)}.`,
+        )
+      : say(
+          `Document ajouté : ${describe(result.document)}. Il répond dès maintenant.`,
+          `Document added: ${describe(result.document)}. It answers from now on.`,
+        ),
   );
 }
 
-async function remove(interaction: ChatInputCommandInteraction, ctx: BotContext, say: Say, log: Logger): Promise<void> {
+async function remove(
+  interaction: ChatInputCommandInteraction,
+  ctx: BotContext,
+  say: Say,
+  log: Logger,
+): Promise<void> {
   const id = interaction.options.getString('document', true);
   const result = await ctx.service.removeDocument(id);
   if (result.kind === 'not_found') {
-    await reply(interaction, say(`Aucun document \`${escapeMarkdown(id)}\` dans le corpus.`, `No document \`${escapeMarkdown(id)}\` in the corpus.`));
+    await reply(
+      interaction,
+      say(
+        `Aucun document \`${escapeMarkdown(id)}\` dans le corpus.`,
+        `No document \`${escapeMarkdown(id)}\` in the corpus.`,
+      ),
+    );
     return;
   }
-  ctx.store.audit({ action: 'remove', userId: interaction.user.id, userName: interaction.user.username, guildId: interaction.guildId, detail: `${id} moved to ${result.movedTo}` });
+  ctx.store.audit({
+    action: 'remove',
+    userId: interaction.user.id,
+    userName: interaction.user.username,
+    guildId: interaction.guildId,
+    detail: `${id} moved to ${result.movedTo}`,
+  });
   log.info({ audit: 'remove', docId: id, movedTo: result.movedTo }, 'document removed from Discord');
   await reply(
     interaction,
@@ -98,9 +176,14 @@ async function list(interaction: ChatInputCommandInteraction, ctx: BotContext, s
     await reply(interaction, say('Le corpus est vide.', 'The corpus is empty.'));
     return;
   }
-  const lines = docs.map((d) => `• ${describe(d)}${d.date ? ` · ${d.date}` : ''}${d.url ? ` · <${d.url}>` : ''}`);
+  const lines = docs.map(
+    (d) => `• ${describe(d)}${d.date ? ` · ${d.date}` : ''}${d.url ? ` · <${d.url}>` : ''}`,
+  );
   const pages: string[] = [];
-  let page = say(`**${docs.length} document(s)**, corpus ${ctx.service.corpusVersion}`, `**${docs.length} document(s)**, corpus ${ctx.service.corpusVersion}`);
+  let page = say(
+    `**${docs.length} document(s)**, corpus ${ctx.service.corpusVersion}`,
+    `**${docs.length} document(s)**, corpus ${ctx.service.corpusVersion}`,
+  );
   for (const line of lines) {
     if (page.length + 1 + line.length > 1900) {
       pages.push(page);
@@ -110,7 +193,8 @@ async function list(interaction: ChatInputCommandInteraction, ctx: BotContext, s
   pages.push(page);
   const [first, ...rest] = pages;
   await reply(interaction, first ?? '');
-  for (const p of rest) await interaction.followUp({ content: p, flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
+  for (const p of rest)
+    await interaction.followUp({ content: p, flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
 }
 
 /** `/corpus refresh | add | remove | list`: moderators manage the articles without restarting the bot. */
@@ -122,24 +206,49 @@ export const corpus = {
     .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild)
     .setContexts(InteractionContextType.Guild, InteractionContextType.BotDM)
     .addSubcommand((s) =>
-      s.setName('refresh').setDescription('Re-read the corpus folder and update the index').setDescriptionLocalizations({ fr: 'Relire le dossier du corpus et mettre l’index à jour' }),
+      s
+        .setName('refresh')
+        .setDescription('Re-read the corpus folder and update the index')
+        .setDescriptionLocalizations({ fr: 'Relire le dossier du corpus et mettre l’index à jour' }),
     )
     .addSubcommand((s) =>
       s
         .setName('add')
         .setDescription('Add an article: a .md, .txt or .html file, or a web page')
         .setDescriptionLocalizations({ fr: 'Ajouter un article : fichier .md, .txt ou .html, ou page web' })
-        .addAttachmentOption((o) => o.setName('file').setDescription('The article file').setDescriptionLocalizations({ fr: 'Le fichier de l’article' }))
-        .addStringOption((o) => o.setName('url').setDescription('The address of a web page').setDescriptionLocalizations({ fr: 'L’adresse d’une page web' })),
+        .addAttachmentOption((o) =>
+          o
+            .setName('file')
+            .setDescription('The article file')
+            .setDescriptionLocalizations({ fr: 'Le fichier de l’article' }),
+        )
+        .addStringOption((o) =>
+          o
+            .setName('url')
+            .setDescription('The address of a web page')
+            .setDescriptionLocalizations({ fr: 'L’adresse d’une page web' }),
+        ),
     )
     .addSubcommand((s) =>
       s
         .setName('remove')
         .setDescription('Remove an article (its file is set aside, not deleted)')
         .setDescriptionLocalizations({ fr: 'Retirer un article (son fichier est mis de côté, pas supprimé)' })
-        .addStringOption((o) => o.setName('document').setDescription('Document id or title').setDescriptionLocalizations({ fr: 'Identifiant ou titre du document' }).setRequired(true).setAutocomplete(true)),
+        .addStringOption((o) =>
+          o
+            .setName('document')
+            .setDescription('Document id or title')
+            .setDescriptionLocalizations({ fr: 'Identifiant ou titre du document' })
+            .setRequired(true)
+            .setAutocomplete(true),
+        ),
     )
-    .addSubcommand((s) => s.setName('list').setDescription('List the articles').setDescriptionLocalizations({ fr: 'Lister les articles' }))
+    .addSubcommand((s) =>
+      s
+        .setName('list')
+        .setDescription('List the articles')
+        .setDescriptionLocalizations({ fr: 'Lister les articles' }),
+    )
     .toJSON(),
   moderatorOnly: true,
   async execute(interaction, ctx, log) {
@@ -180,7 +289,11 @@ export const corpus = {
       .slice(0, 25)
       .map((d) => {
         const name = `${d.title} (${d.id})`;
-        return { name: name.length > 100 ? `${d.title.slice(0, 96 - d.id.length - 3)}… (${d.id})`.slice(0, 100) : name, value: d.id.slice(0, 100) };
+        return {
+          name:
+            name.length > 100 ? `${d.title.slice(0, 96 - d.id.length - 3)}… (${d.id})`.slice(0, 100) : name,
+          value: d.id.slice(0, 100),
+        };
       });
     await interaction.respond(choices);
   },

@@ -37,9 +37,13 @@ export const help = {
       allowedMentions: NO_MENTIONS,
       embeds: [
         {
-          title: fr ? 'Verbatim : les articles, cités mot pour mot' : 'Verbatim: the articles, quoted word for word',
+          title: fr
+            ? 'Verbatim : les articles, cités mot pour mot'
+            : 'Verbatim: the articles, quoted word for word',
           description: usage.join('\n\n').slice(0, 4096),
-          fields: [{ name: `${fr ? 'Documents' : 'Documents'} (${docs.length})`, value: list.slice(0, 1024) }],
+          fields: [
+            { name: `${fr ? 'Documents' : 'Documents'} (${docs.length})`, value: list.slice(0, 1024) },
+          ],
           footer: { text: `corpus ${ctx.service.corpusVersion}` },
         },
       ],

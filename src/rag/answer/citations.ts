@@ -32,14 +32,22 @@ export function parseClaimLine(line: string): ParsedClaim | undefined {
   const trimmed = line.replace(/^\s*(?:[-*•]|\d+[.)])\s+/, '').trim();
   if (trimmed === '' || trimmed === NOT_IN_SOURCES) return undefined;
   const citations: ParsedClaim['citations'] = [];
-  for (const m of trimmed.matchAll(CITATION)) citations.push({ passage: Number(m[1]), quote: (m[2] ?? '').trim() });
-  const text = trimmed.replace(CITATION, ' ').replace(/\s+([.,;:!?])/g, '$1').replace(/\s+/g, ' ').trim();
+  for (const m of trimmed.matchAll(CITATION))
+    citations.push({ passage: Number(m[1]), quote: (m[2] ?? '').trim() });
+  const text = trimmed
+    .replace(CITATION, ' ')
+    .replace(/\s+([.,;:!?])/g, '$1')
+    .replace(/\s+/g, ' ')
+    .trim();
   return { text, citations };
 }
 
 /** True when the model said the passages do not answer (and said nothing else of substance). */
 export function isDecline(output: string): boolean {
-  const lines = output.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = output
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   return lines.length > 0 && lines.every((l) => l.replace(/^[*`_]+|[*`_.]+$/g, '') === NOT_IN_SOURCES);
 }
 
@@ -58,7 +66,9 @@ export class CitationVerifier {
 
   private locate(quote: string, passage: number): { quote: Quote; repointed: boolean } | undefined {
     if (quote.split(/\s+/).filter(Boolean).length < MIN_QUOTE_WORDS) return undefined;
-    const order = [passage - 1, ...this.passages.keys()].filter((i, at, all) => i >= 0 && i < this.passages.length && all.indexOf(i) === at);
+    const order = [passage - 1, ...this.passages.keys()].filter(
+      (i, at, all) => i >= 0 && i < this.passages.length && all.indexOf(i) === at,
+    );
     for (const index of order) {
       const { chunk } = this.passages[index] as RetrievedChunk;
       const span = findVerbatim(chunk.text, quote);
@@ -66,7 +76,16 @@ export class CitationVerifier {
       const text = chunk.text.slice(span.start, span.end);
       return {
         repointed: index !== passage - 1,
-        quote: { text, docId: chunk.docId, title: chunk.title, url: chunk.url, start: chunk.start + span.start, end: chunk.start + span.end, sentenceIndex: chunk.firstSentence, score: 1 },
+        quote: {
+          text,
+          docId: chunk.docId,
+          title: chunk.title,
+          url: chunk.url,
+          start: chunk.start + span.start,
+          end: chunk.start + span.end,
+          sentenceIndex: chunk.firstSentence,
+          score: 1,
+        },
       };
     }
     return undefined;
@@ -82,7 +101,9 @@ export class CitationVerifier {
       if (!found) continue;
       this.stats.verified += 1;
       if (found.repointed) this.stats.repointed += 1;
-      let index = this.quotes.findIndex((q) => q.docId === found.quote.docId && q.start === found.quote.start && q.end === found.quote.end);
+      let index = this.quotes.findIndex(
+        (q) => q.docId === found.quote.docId && q.start === found.quote.start && q.end === found.quote.end,
+      );
       if (index < 0) index = this.quotes.push(found.quote) - 1;
       if (!indexes.includes(index)) indexes.push(index);
     }

@@ -3,8 +3,10 @@ import { forEachWord, isStopword, prefixKey, stem } from '../text/tokenize.js';
 
 /** Words of a question that carry no content of their own (« what », « quel », « dire »…). */
 const QUESTION_WORDS = new Set(
-  ('what which who whom whose why how when where does did do is are was were quoi quel quelle quels quelles qui que ' +
-    'pourquoi comment quand combien est-ce c est ce cet cette ces il elle ils elles exactement vraiment').split(' '),
+  (
+    'what which who whom whose why how when where does did do is are was were quoi quel quelle quels quelles qui que ' +
+    'pourquoi comment quand combien est-ce c est ce cet cette ces il elle ils elles exactement vraiment'
+  ).split(' '),
 );
 
 /** The match keys of one content word: stems in both languages, a cognate key, and glossary concepts. */
@@ -50,9 +52,11 @@ export function keySet(text: string): Set<string> {
 export function coverage(questionWords: readonly { keys: Set<string> }[], passageKeys: Set<string>): number {
   if (questionWords.length === 0) return 0;
   let found = 0;
-  for (const w of questionWords) for (const k of w.keys) if (passageKeys.has(k)) {
-    found += 1;
-    break;
-  }
+  for (const w of questionWords)
+    for (const k of w.keys)
+      if (passageKeys.has(k)) {
+        found += 1;
+        break;
+      }
   return found / questionWords.length;
 }

@@ -58,7 +58,13 @@ export async function scoreSentences(
       const key = `${chunk.docId}#${i}`;
       const prior = score / topScore;
       const existing = seen.get(key);
-      if (!existing || existing.prior < prior) seen.set(key, { docId: chunk.docId, sentenceIndex: i, text: doc.text.slice(span.start, span.end), prior });
+      if (!existing || existing.prior < prior)
+        seen.set(key, {
+          docId: chunk.docId,
+          sentenceIndex: i,
+          text: doc.text.slice(span.start, span.end),
+          prior,
+        });
     }
   }
   const candidates = [...seen.values()];
@@ -86,11 +92,15 @@ export function selectQuotes(
   getDocument: (id: string) => VerifiableDocument | undefined,
 ): ScoredSentence[] {
   if (expected === 'title') {
-    const headline = scored.find((s) => s.sentenceIndex === 0 && getDocument(s.docId)?.title.trim() === s.text.trim());
+    const headline = scored.find(
+      (s) => s.sentenceIndex === 0 && getDocument(s.docId)?.title.trim() === s.text.trim(),
+    );
     if (headline) return [{ ...headline, score: Math.max(headline.score, options.minScore) }];
   }
   const eligible = scored.filter((s) => canAnswer(s.text, expected));
   const best = eligible[0];
   if (!best || best.score < options.minScore) return [];
-  return eligible.filter((s) => s.score >= options.minScore && s.score >= best.score * options.secondaryRatio).slice(0, options.maxQuotes);
+  return eligible
+    .filter((s) => s.score >= options.minScore && s.score >= best.score * options.secondaryRatio)
+    .slice(0, options.maxQuotes);
 }

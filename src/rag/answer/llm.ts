@@ -1,6 +1,12 @@
 import type { BaseChatModel } from '@langchain/core/language_models/chat_models';
 import type { Language, RetrievedChunk } from '../types.js';
-import { CitationVerifier, isDecline, parseClaimLine, type CitationStats, type VerifiedClaim } from './citations.js';
+import {
+  CitationVerifier,
+  isDecline,
+  parseClaimLine,
+  type CitationStats,
+  type VerifiedClaim,
+} from './citations.js';
 import { buildAnswerPrompt, type PromptMessage } from './prompt.js';
 import type { Quote } from './types.js';
 
@@ -27,12 +33,19 @@ export function toLangChain(messages: readonly PromptMessage[]): [string, string
 
 function textOf(content: unknown): string {
   if (typeof content === 'string') return content;
-  if (Array.isArray(content)) return content.map((part) => (typeof part === 'string' ? part : typeof part?.text === 'string' ? part.text : '')).join('');
+  if (Array.isArray(content))
+    return content
+      .map((part) => (typeof part === 'string' ? part : typeof part?.text === 'string' ? part.text : ''))
+      .join('');
   return '';
 }
 
 /** Sends one prompt and returns the whole text (for rewriting and translating questions). */
-export async function complete(model: ChatModel, messages: readonly PromptMessage[], timeoutMs: number): Promise<string> {
+export async function complete(
+  model: ChatModel,
+  messages: readonly PromptMessage[],
+  timeoutMs: number,
+): Promise<string> {
   const signal = AbortSignal.timeout(timeoutMs);
   try {
     const result = await model.invoke(toLangChain(messages), { signal });
@@ -60,10 +73,13 @@ export async function answerWithLlm(
   let pending = '';
   const consume = (line: string) => {
     const claim = parseClaimLine(line);
-    if (claim && verifier.add(claim)) options.onProgress?.({ claims: [...verifier.claims], quotes: [...verifier.quotes] });
+    if (claim && verifier.add(claim))
+      options.onProgress?.({ claims: [...verifier.claims], quotes: [...verifier.quotes] });
   };
   try {
-    const stream = await model.stream(toLangChain(buildAnswerPrompt(question, language, passages)), { signal: AbortSignal.timeout(options.timeoutMs) });
+    const stream = await model.stream(toLangChain(buildAnswerPrompt(question, language, passages)), {
+      signal: AbortSignal.timeout(options.timeoutMs),
+    });
     for await (const chunk of stream) {
       const text = textOf(chunk.content);
       output += text;
@@ -78,6 +94,13 @@ export async function answerWithLlm(
     if (verifier.claims.length === 0) return { kind: 'failed', error };
   }
   if (isDecline(output)) return { kind: 'declined', stats: verifier.stats };
-  if (verifier.claims.length === 0) return { kind: 'unverified', stats: verifier.stats, precision: verifier.precision, output };
-  return { kind: 'answered', claims: [...verifier.claims], quotes: [...verifier.quotes], stats: verifier.stats, precision: verifier.precision };
+  if (verifier.claims.length === 0)
+    return { kind: 'unverified', stats: verifier.stats, precision: verifier.precision, output };
+  return {
+    kind: 'answered',
+    claims: [...verifier.claims],
+    quotes: [...verifier.quotes],
+    stats: verifier.stats,
+    precision: verifier.precision,
+  };
 }

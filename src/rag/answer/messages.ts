@@ -16,23 +16,43 @@ const LANGUAGE_NAMES: Record<string, { fr: string; en: string }> = {
  * The one line that introduces the quotes of an answer. Sources are listed under the quotes, so the line stays
  * short; it says when the quotes are in another language than the question.
  */
-export function framingLine(language: Language, quoteCount: number, documentLanguages: readonly string[]): string {
+export function framingLine(
+  language: Language,
+  quoteCount: number,
+  documentLanguages: readonly string[],
+): string {
   const other = documentLanguages.find((l) => l !== language);
   const otherName = other ? LANGUAGE_NAMES[other]?.[language] : undefined;
   if (language === 'fr') {
-    const what = quoteCount === 1 ? 'le passage des sources qui répond le mieux' : 'les passages des sources qui répondent le mieux';
-    const original = other ? (otherName ? ` (en ${otherName} dans l’original)` : ' (dans la langue de l’original)') : '';
+    const what =
+      quoteCount === 1
+        ? 'le passage des sources qui répond le mieux'
+        : 'les passages des sources qui répondent le mieux';
+    const original = other
+      ? otherName
+        ? ` (en ${otherName} dans l’original)`
+        : ' (dans la langue de l’original)'
+      : '';
     return `Voici ${what} à votre question, cité${quoteCount === 1 ? '' : 's'} mot pour mot${original} :`;
   }
-  const what = quoteCount === 1 ? 'the passage of the sources that best answers' : 'the passages of the sources that best answer';
-  const original = other ? (otherName ? ` (in the original ${otherName})` : ' (in the original language)') : '';
+  const what =
+    quoteCount === 1
+      ? 'the passage of the sources that best answers'
+      : 'the passages of the sources that best answer';
+  const original = other
+    ? otherName
+      ? ` (in the original ${otherName})`
+      : ' (in the original language)'
+    : '';
   return `Here ${quoteCount === 1 ? 'is' : 'are'} ${what} your question, quoted word for word${original}:`;
 }
 
 /** The answer to a question the sources do not answer: says so, and what they do cover. */
 export function noAnswerMessage(language: Language, titles: readonly string[]): string {
   if (titles.length === 0) {
-    return language === 'fr' ? 'Le corpus est vide : aucune source ne permet de répondre.' : 'The corpus is empty: there are no sources to answer from.';
+    return language === 'fr'
+      ? 'Le corpus est vide : aucune source ne permet de répondre.'
+      : 'The corpus is empty: there are no sources to answer from.';
   }
   return language === 'fr'
     ? `Je ne trouve pas la réponse dans les sources. Elles couvrent : ${listTitles(titles, 'fr')}.`
@@ -40,7 +60,11 @@ export function noAnswerMessage(language: Language, titles: readonly string[]): 
 }
 
 /** Why a question was refused. */
-export function rejectionMessage(language: Language, reason: 'empty' | 'too_long' | 'corpus_empty', limit?: number): string {
+export function rejectionMessage(
+  language: Language,
+  reason: 'empty' | 'too_long' | 'corpus_empty',
+  limit?: number,
+): string {
   switch (reason) {
     case 'empty':
       return language === 'fr' ? 'La question est vide.' : 'The question is empty.';
@@ -56,7 +80,14 @@ export function rejectionMessage(language: Language, reason: 'empty' | 'too_long
 }
 
 /** Why an LLM answer was replaced by the extractive one. */
-export type FallbackReason = 'LLM_TIMEOUT' | 'LLM_RATE_LIMITED' | 'LLM_UNAVAILABLE' | 'LLM_AUTH' | 'LLM_BAD_OUTPUT' | 'LLM_FAILED' | 'UNVERIFIED';
+export type FallbackReason =
+  | 'LLM_TIMEOUT'
+  | 'LLM_RATE_LIMITED'
+  | 'LLM_UNAVAILABLE'
+  | 'LLM_AUTH'
+  | 'LLM_BAD_OUTPUT'
+  | 'LLM_FAILED'
+  | 'UNVERIFIED';
 
 const FALLBACK_REASONS: Record<FallbackReason, { fr: string; en: string }> = {
   LLM_TIMEOUT: { fr: 'il n’a pas répondu à temps', en: 'it did not answer in time' },

@@ -28,7 +28,12 @@ const PATTERNS: [ExpectedAnswer, RegExp][] = [
         'en quelle année|quelle année|what year|which year|quel jour|what day',
     ),
   ],
-  ['quantity', words('combien|quelle quantité|how many|nombre de|number of|quel pourcentage|what percentage|what share|quelle part|quelle proportion')],
+  [
+    'quantity',
+    words(
+      'combien|quelle quantité|how many|nombre de|number of|quel pourcentage|what percentage|what share|quelle part|quelle proportion',
+    ),
+  ],
 ];
 
 /** Classifies a question by the kind of answer it expects. */
@@ -45,11 +50,13 @@ const NUMBER_WORDS =
 const MONTHS =
   'janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre|novembre|décembre|decembre|' +
   'january|february|march|april|may|june|july|august|september|october|november|december';
-const DAYS = 'lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|monday|tuesday|wednesday|thursday|friday|saturday|sunday';
+const DAYS =
+  'lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|monday|tuesday|wednesday|thursday|friday|saturday|sunday';
 const RELATIVE_DAYS =
   `hier|aujourd${A}hui|demain|avant-hier|yesterday|today|tomorrow|last (?:week|month|year)|la semaine dernière|` +
   `le mois dernier|l${A}an dernier|l${A}année dernière`;
-const UNITS = 'ans?|années?|mois|semaines?|jours?|heures?|minutes?|décennies?|siècles?|years?|months?|weeks?|days?|hours?|decades?|centuries';
+const UNITS =
+  'ans?|années?|mois|semaines?|jours?|heures?|minutes?|décennies?|siècles?|years?|months?|weeks?|days?|hours?|decades?|centuries';
 
 const HAS_NUMBER = new RegExp(`\\d|%|${words(NUMBER_WORDS).source}`, 'iu');
 const HAS_DATE = new RegExp(

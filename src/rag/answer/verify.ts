@@ -34,10 +34,22 @@ export function verifyQuotes(
     const doc = getDocument(candidate.docId);
     const span = doc && candidate.text.trim() !== '' ? findVerbatim(doc.text, candidate.text) : undefined;
     if (!doc || !span) {
-      logger.warn({ docId: candidate.docId, quote: candidate.text.slice(0, 200), reason: doc ? 'not_verbatim' : 'unknown_document' }, 'quote dropped');
+      logger.warn(
+        {
+          docId: candidate.docId,
+          quote: candidate.text.slice(0, 200),
+          reason: doc ? 'not_verbatim' : 'unknown_document',
+        },
+        'quote dropped',
+      );
       continue;
     }
-    const sentenceIndex = candidate.sentenceIndex ?? Math.max(0, doc.sentences.findIndex((s) => s.end > span.start));
+    const sentenceIndex =
+      candidate.sentenceIndex ??
+      Math.max(
+        0,
+        doc.sentences.findIndex((s) => s.end > span.start),
+      );
     quotes.push({
       text: doc.text.slice(span.start, span.end),
       docId: doc.id,

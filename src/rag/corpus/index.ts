@@ -8,4 +8,11 @@ export {
   type SupportedExtension,
 } from './parse.js';
 export { computeContentHash, deriveDocumentId } from './ids.js';
-export { downloadLimited, formatBytes, sniffUpload, type DownloadResult, type SniffResult, type UploadKind } from './upload.js';
+export {
+  downloadLimited,
+  formatBytes,
+  sniffUpload,
+  type DownloadResult,
+  type SniffResult,
+  type UploadKind,
+} from './upload.js';

@@ -54,7 +54,10 @@ function compare(a: string, b: string): number {
 }
 
 /** Parsed files by path, reused while a file's size and modification time are unchanged. */
-export type ParseCache = Map<string, { size: number; mtimeMs: number; result: { document: SourceDocument } | { reason: string } }>;
+export type ParseCache = Map<
+  string,
+  { size: number; mtimeMs: number; result: { document: SourceDocument } | { reason: string } }
+>;
 
 async function readDocument(
   dir: string,
@@ -98,7 +101,10 @@ async function readDocument(
  * gives no documents and no failures, and the caller says so. With a `cache`, a file whose size and modification
  * time have not changed since the last load is not read or parsed again.
  */
-export async function loadCorpus(dir: string, deps: { logger: Logger; cache?: ParseCache }): Promise<CorpusLoadResult> {
+export async function loadCorpus(
+  dir: string,
+  deps: { logger: Logger; cache?: ParseCache },
+): Promise<CorpusLoadResult> {
   const { logger, cache } = deps;
   const documents: SourceDocument[] = [];
   const failures: LoadFailure[] = [];

@@ -19,7 +19,10 @@ export class ParallelLocalEmbeddings extends Embeddings implements VerbatimEmbed
   readonly preferredBatchSize = 4096;
   private readonly local: LocalHashEmbeddings;
   private readonly workers: Worker[] = [];
-  private readonly pending = new Map<number, { resolve: (v: Float32Array) => void; reject: (e: unknown) => void }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (v: Float32Array) => void; reject: (e: unknown) => void }
+  >();
   private nextId = 0;
   private readonly threads: number;
 
@@ -38,10 +41,13 @@ export class ParallelLocalEmbeddings extends Embeddings implements VerbatimEmbed
     for (let i = 0; i < this.threads; i += 1) {
       // From TypeScript sources (development, tests) the worker registers the tsx loader before importing its module.
       const worker = url.pathname.endsWith('.ts')
-        ? new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); });`, {
-            eval: true,
-            workerData: { dimensions: this.dimensions },
-          })
+        ? new Worker(
+            `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); });`,
+            {
+              eval: true,
+              workerData: { dimensions: this.dimensions },
+            },
+          )
         : new Worker(url, { workerData: { dimensions: this.dimensions } });
       worker.unref();
       worker.on('message', (message: { id: number; vectors: Float32Array }) => {
@@ -72,7 +78,9 @@ export class ParallelLocalEmbeddings extends Embeddings implements VerbatimEmbed
     if (workers.length === 0) return texts.map((t) => Float32Array.from(this.local.embed(t)));
     const per = Math.ceil(texts.length / workers.length);
     const parts = await Promise.all(workers.map((w, i) => this.run(w, texts.slice(i * per, (i + 1) * per))));
-    return parts.flatMap((block) => Array.from({ length: block.length / d }, (_, i) => block.subarray(i * d, (i + 1) * d)));
+    return parts.flatMap((block) =>
+      Array.from({ length: block.length / d }, (_, i) => block.subarray(i * d, (i + 1) * d)),
+    );
   }
 
   override async embedDocuments(texts: string[]): Promise<number[][]> {

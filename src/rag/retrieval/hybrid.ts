@@ -21,7 +21,12 @@ export interface RetrievalOptions {
  * same chunk found by both is merged; chunks with identical text (an article stored twice) are merged too, the
  * better-ranked one kept.
  */
-export function retrieve(index: SearchableIndex, question: string, queryVector: number[], options: RetrievalOptions): RetrievedChunk[] {
+export function retrieve(
+  index: SearchableIndex,
+  question: string,
+  queryVector: number[],
+  options: RetrievalOptions,
+): RetrievedChunk[] {
   const candidates = options.candidates ?? Math.max(20, options.k * 4);
   const rrfK = options.rrfK ?? 60;
   const fused = new Map<string, RetrievedChunk>();
@@ -48,7 +53,11 @@ export function retrieve(index: SearchableIndex, question: string, queryVector: 
  * Fuses several retrievals of the same question (for example the question and its translation into the corpus
  * language) by reciprocal rank fusion over their rankings.
  */
-export function fuseRetrievals(lists: readonly (readonly RetrievedChunk[])[], k: number, rrfK = 60): RetrievedChunk[] {
+export function fuseRetrievals(
+  lists: readonly (readonly RetrievedChunk[])[],
+  k: number,
+  rrfK = 60,
+): RetrievedChunk[] {
   const fused = new Map<string, RetrievedChunk>();
   for (const list of lists) {
     list.forEach((entry, rank) => {
@@ -56,8 +65,10 @@ export function fuseRetrievals(lists: readonly (readonly RetrievedChunk[])[], k:
       const score = 1 / (rrfK + rank + 1);
       if (existing) {
         existing.score += score;
-        if (entry.vectorScore !== undefined) existing.vectorScore = Math.max(existing.vectorScore ?? entry.vectorScore, entry.vectorScore);
-        if (entry.lexicalScore !== undefined) existing.lexicalScore = Math.max(existing.lexicalScore ?? entry.lexicalScore, entry.lexicalScore);
+        if (entry.vectorScore !== undefined)
+          existing.vectorScore = Math.max(existing.vectorScore ?? entry.vectorScore, entry.vectorScore);
+        if (entry.lexicalScore !== undefined)
+          existing.lexicalScore = Math.max(existing.lexicalScore ?? entry.lexicalScore, entry.lexicalScore);
       } else fused.set(entry.chunk.id, { ...entry, score });
     });
   }

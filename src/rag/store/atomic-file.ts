@@ -5,7 +5,10 @@ import { dirname, basename, join } from 'node:path';
 
 /** A temporary path next to `target`, unique to this process and call. */
 export function temporaryPathFor(target: string): string {
-  return join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
+  return join(
+    dirname(target),
+    `.${basename(target)}.tmp-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`,
+  );
 }
 
 async function fsyncPath(path: string): Promise<void> {
@@ -21,7 +24,10 @@ async function fsyncPath(path: string): Promise<void> {
  * Publishes a file atomically: `produce` writes it under a temporary name, which is fsynced, renamed over
  * `target`, and the directory fsynced. A crash at any moment leaves either the old or the new file, never a mix.
  */
-export async function publishAtomically(target: string, produce: (temporaryPath: string) => Promise<void>): Promise<void> {
+export async function publishAtomically(
+  target: string,
+  produce: (temporaryPath: string) => Promise<void>,
+): Promise<void> {
   const temporary = temporaryPathFor(target);
   try {
     await produce(temporary);

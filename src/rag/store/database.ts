@@ -133,7 +133,10 @@ export class CorpusDatabase {
 
   /** Ids and content hashes only: what a corpus update compares, without loading texts. */
   listDocumentKeys(): { id: string; contentHash: string }[] {
-    return this.db.prepare('SELECT id, content_hash AS contentHash FROM documents ORDER BY id').all() as { id: string; contentHash: string }[];
+    return this.db.prepare('SELECT id, content_hash AS contentHash FROM documents ORDER BY id').all() as {
+      id: string;
+      contentHash: string;
+    }[];
   }
 
   listDocuments(): StoredDocument[] {
@@ -142,7 +145,9 @@ export class CorpusDatabase {
 
   /** Every chunk, ordered by label. Vectors included. */
   *iterateChunks(): IterableIterator<StoredChunk> {
-    for (const row of this.db.prepare('SELECT * FROM chunks ORDER BY label').iterate() as IterableIterator<ChunkRow>) {
+    for (const row of this.db
+      .prepare('SELECT * FROM chunks ORDER BY label')
+      .iterate() as IterableIterator<ChunkRow>) {
       yield toChunk(row);
     }
   }
@@ -152,7 +157,10 @@ export class CorpusDatabase {
   }
 
   /** Vectors already computed for these chunk texts, keyed by text hash. */
-  async vectorsByTextHash(hashes: string[], pause: () => Promise<void> = async () => undefined): Promise<Map<string, Float32Array>> {
+  async vectorsByTextHash(
+    hashes: string[],
+    pause: () => Promise<void> = async () => undefined,
+  ): Promise<Map<string, Float32Array>> {
     const found = new Map<string, Float32Array>();
     if (this.countChunks() === 0) return found;
     const statement = this.db.prepare('SELECT * FROM chunks WHERE text_hash = ? LIMIT 1');
@@ -182,7 +190,11 @@ export class CorpusDatabase {
    * change does not hold the event loop for its whole duration; the transaction stays open across the pauses (the
    * store serialises its writers, and queries read memory, not this connection), and a failure rolls it back.
    */
-  async apply(change: CorpusChange, pause: () => Promise<void> = async () => undefined, rowsPerPause = 2000): Promise<void> {
+  async apply(
+    change: CorpusChange,
+    pause: () => Promise<void> = async () => undefined,
+    rowsPerPause = 2000,
+  ): Promise<void> {
     const deleteDocument = this.db.prepare('DELETE FROM documents WHERE id = ?');
     const insertDocument = this.db.prepare(
       `INSERT INTO documents (id, title, language, source, url, date, text, content_hash, path, sentences, indexed_at)
@@ -192,7 +204,9 @@ export class CorpusDatabase {
       `INSERT INTO chunks (label, id, doc_id, idx, start, "end", text, first_sentence, last_sentence, text_hash, vector)
        VALUES (@label, @id, @docId, @index, @start, @end, @text, @firstSentence, @lastSentence, @textHash, @vector)`,
     );
-    const setMeta = this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
+    const setMeta = this.db.prepare(
+      'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+    );
     let rows = 0;
     const counted = async (n: number) => {
       rows += n;
@@ -209,16 +223,23 @@ export class CorpusDatabase {
       }
       for (const { document, chunks } of change.upsertDocuments) {
         deleteDocument.run(document.id);
-        insertDocument.run({ ...document, sentences: JSON.stringify(document.sentences.map((s) => [s.start, s.end])) });
+        insertDocument.run({
+          ...document,
+          sentences: JSON.stringify(document.sentences.map((s) => [s.start, s.end])),
+        });
         for (const chunk of chunks) {
-          insertChunk.run({ ...chunk, vector: Buffer.from(chunk.vector.buffer, chunk.vector.byteOffset, chunk.vector.byteLength) });
+          insertChunk.run({
+            ...chunk,
+            vector: Buffer.from(chunk.vector.buffer, chunk.vector.byteOffset, chunk.vector.byteLength),
+          });
         }
         await counted(1 + chunks.length);
       }
       for (const [key, value] of Object.entries(change.meta)) setMeta.run(key, value);
       this.db.exec('COMMIT');
       // A bulk change leaves a write-ahead log as large as the data: fold it back so the disk holds one copy.
-      if (change.upsertDocuments.length + change.removeDocumentIds.length > 100) this.db.pragma('wal_checkpoint(TRUNCATE)');
+      if (change.upsertDocuments.length + change.removeDocumentIds.length > 100)
+        this.db.pragma('wal_checkpoint(TRUNCATE)');
     } catch (err) {
       if (this.db.inTransaction) this.db.exec('ROLLBACK');
       throw err;

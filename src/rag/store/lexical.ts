@@ -29,7 +29,11 @@ class Postings {
   }
 }
 
-function grow<T extends Int32Array | Float32Array | Uint8Array>(array: T, needed: number, make: (n: number) => T): T {
+function grow<T extends Int32Array | Float32Array | Uint8Array>(
+  array: T,
+  needed: number,
+  make: (n: number) => T,
+): T {
   if (needed <= array.length) return array;
   const bigger = make(Math.max(needed, array.length * 2));
   bigger.set(array);
@@ -140,7 +144,8 @@ export class LexicalIndex {
       return id === undefined || (this.documentFrequency[id] ?? 0) === 0 ? [] : [id];
     });
     if (ids.length === 0) return [];
-    if (this.scores.length < this.slots) this.scores = new Float32Array(Math.max(this.slots, this.scores.length * 2));
+    if (this.scores.length < this.slots)
+      this.scores = new Float32Array(Math.max(this.slots, this.scores.length * 2));
     const scores = this.scores;
     const touched: number[] = [];
     const n = this.aliveCount;
@@ -190,8 +195,10 @@ function pushBounded(heap: LexicalHit[], hit: LexicalHit, k: number): void {
     const left = 2 * i + 1;
     const right = left + 1;
     let smallest = i;
-    if (left < heap.length && (heap[left] as LexicalHit).score < (heap[smallest] as LexicalHit).score) smallest = left;
-    if (right < heap.length && (heap[right] as LexicalHit).score < (heap[smallest] as LexicalHit).score) smallest = right;
+    if (left < heap.length && (heap[left] as LexicalHit).score < (heap[smallest] as LexicalHit).score)
+      smallest = left;
+    if (right < heap.length && (heap[right] as LexicalHit).score < (heap[smallest] as LexicalHit).score)
+      smallest = right;
     if (smallest === i) return;
     [heap[smallest], heap[i]] = [heap[i] as LexicalHit, heap[smallest] as LexicalHit];
     i = smallest;

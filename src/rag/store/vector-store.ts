@@ -35,7 +35,13 @@ export interface SyncReport {
   chunks: number;
   durationMs: number;
   /** Where the time went, in milliseconds. */
-  stages: { chunkingMs: number; embeddingMs: number; storingMs: number; indexingMs: number; persistingMs: number };
+  stages: {
+    chunkingMs: number;
+    embeddingMs: number;
+    storingMs: number;
+    indexingMs: number;
+    persistingMs: number;
+  };
   /** True when the whole index was rebuilt (embedder or chunker changed). */
   rebuilt: boolean;
 }
@@ -84,7 +90,14 @@ function sha256(text: string): string {
 
 function toRecord(chunk: StoredChunk, doc: StoredDocument): ChunkRecord {
   const { label: _label, vector: _vector, textHash: _textHash, ...rest } = chunk;
-  return { ...rest, title: doc.title, url: doc.url, source: doc.source, date: doc.date, language: doc.language };
+  return {
+    ...rest,
+    title: doc.title,
+    url: doc.url,
+    source: doc.source,
+    date: doc.date,
+    language: doc.language,
+  };
 }
 
 /**
@@ -134,7 +147,13 @@ export class HnswVectorStore extends VectorStore {
     this.embedBatchSize = options.embedBatchSize ?? 64;
     this.persistDelayMs = options.persistDelayMs ?? 0;
     this.index = this.createIndex(1024);
-    this.snapshot = { generation: 0, corpusHash: corpusHash([]), records: new Map(), documents: new Map(), chunkCounts: new Map() };
+    this.snapshot = {
+      generation: 0,
+      corpusHash: corpusHash([]),
+      records: new Map(),
+      documents: new Map(),
+      chunkCounts: new Map(),
+    };
   }
 
   _vectorstoreType(): string {
@@ -200,7 +219,12 @@ export class HnswVectorStore extends VectorStore {
 
   /** Removes documents by id; unknown ids are ignored. */
   remove(ids: readonly string[]): Promise<SyncReport> {
-    return this.exclusive(() => this.applyChange([], ids.filter((id) => this.snapshot.documents.has(id))));
+    return this.exclusive(() =>
+      this.applyChange(
+        [],
+        ids.filter((id) => this.snapshot.documents.has(id)),
+      ),
+    );
   }
 
   /** LangChain: adds documents whose `metadata` carries at least an `id` and a `title`. */
@@ -208,7 +232,16 @@ export class HnswVectorStore extends VectorStore {
     const sources = documents.map((d, i) => {
       const meta = d.metadata as Partial<SourceDocument>;
       const id = meta.id ?? `doc-${sha256(d.pageContent).slice(0, 12)}-${i}`;
-      const base = { id, title: meta.title ?? id, language: meta.language ?? 'fr', source: meta.source ?? '', url: meta.url ?? '', date: meta.date ?? '', text: d.pageContent, path: meta.path ?? '' };
+      const base = {
+        id,
+        title: meta.title ?? id,
+        language: meta.language ?? 'fr',
+        source: meta.source ?? '',
+        url: meta.url ?? '',
+        date: meta.date ?? '',
+        text: d.pageContent,
+        path: meta.path ?? '',
+      };
       return { ...base, contentHash: sha256(JSON.stringify(base)) };
     });
     await this.upsert(sources);
@@ -226,7 +259,11 @@ export class HnswVectorStore extends VectorStore {
   }
 
   /** LangChain: the `k` nearest chunks, scored by cosine similarity (1 is identical). */
-  async similaritySearchVectorWithScore(query: number[], k: number, filter?: this['FilterType']): Promise<[Document, number][]> {
+  async similaritySearchVectorWithScore(
+    query: number[],
+    k: number,
+    filter?: this['FilterType'],
+  ): Promise<[Document, number][]> {
     return this.vectorSearch(query, k, filter).map(({ record, score }) => [
       new Document({ pageContent: record.text, metadata: { ...record }, id: record.id }),
       score,
@@ -234,7 +271,11 @@ export class HnswVectorStore extends VectorStore {
   }
 
   /** Nearest chunks by cosine similarity, among those the current snapshot serves. */
-  vectorSearch(query: number[], k: number, filter?: (record: ChunkRecord) => boolean): { record: ChunkRecord; score: number }[] {
+  vectorSearch(
+    query: number[],
+    k: number,
+    filter?: (record: ChunkRecord) => boolean,
+  ): { record: ChunkRecord; score: number }[] {
     const { records } = this.snapshot;
     if (records.size === 0) return [];
     const index = this.index;
@@ -283,7 +324,10 @@ export class HnswVectorStore extends VectorStore {
     this.persistTimer = setTimeout(() => {
       this.persistTimer = undefined;
       this.exclusive(() => this.persist(this.snapshot.generation)).catch((err: unknown) =>
-        this.logger.error({ err }, 'writing the hnsw index failed: it will be caught up from the database on restart'),
+        this.logger.error(
+          { err },
+          'writing the hnsw index failed: it will be caught up from the database on restart',
+        ),
       );
     }, this.persistDelayMs);
     this.persistTimer.unref();
@@ -297,19 +341,30 @@ export class HnswVectorStore extends VectorStore {
 
   private createIndex(capacity: number): Hnsw {
     const index = new HierarchicalNSW(this.params.space, this.embeddings.dimensions);
-    index.initIndex({ maxElements: Math.max(capacity, 16), m: this.params.m, efConstruction: this.params.efConstruction, randomSeed: 100 });
+    index.initIndex({
+      maxElements: Math.max(capacity, 16),
+      m: this.params.m,
+      efConstruction: this.params.efConstruction,
+      randomSeed: 100,
+    });
     index.setEf(this.params.efSearch);
     return index;
   }
 
   private expectedIdentity() {
-    return { embedderId: this.embeddings.id, dimensions: String(this.embeddings.dimensions), chunkerVersion: CHUNKER_VERSION };
+    return {
+      embedderId: this.embeddings.id,
+      dimensions: String(this.embeddings.dimensions),
+      chunkerVersion: CHUNKER_VERSION,
+    };
   }
 
   private async load(): Promise<void> {
     const meta = this.db.getMeta();
     const expected = this.expectedIdentity();
-    const mismatched = (Object.keys(expected) as (keyof typeof expected)[]).filter((key) => meta[key] !== undefined && meta[key] !== expected[key]);
+    const mismatched = (Object.keys(expected) as (keyof typeof expected)[]).filter(
+      (key) => meta[key] !== undefined && meta[key] !== expected[key],
+    );
     if (mismatched.length > 0) {
       this.logger.warn(
         { code: 'INDEX_MISMATCH', stored: Object.fromEntries(mismatched.map((k) => [k, meta[k]])), expected },
@@ -334,11 +389,18 @@ export class HnswVectorStore extends VectorStore {
         // A sound index file a few changes behind the database (persisting is debounced, or a crash came between
         // the commit and the write): bring it up to date from the stored vectors instead of rebuilding it.
         stale = true;
-        this.logger.info({ indexGeneration: manifest.generation, databaseGeneration: generation }, 'hnsw index behind the database: catching up');
+        this.logger.info(
+          { indexGeneration: manifest.generation, databaseGeneration: generation },
+          'hnsw index behind the database: catching up',
+        );
         await this.catchUp(index);
       }
     } else {
-      if (chunkCount > 0) this.logger.warn({ code: 'INDEX_CORRUPT', problem }, 'hnsw index file unusable: rebuilding it from stored vectors');
+      if (chunkCount > 0)
+        this.logger.warn(
+          { code: 'INDEX_CORRUPT', problem },
+          'hnsw index file unusable: rebuilding it from stored vectors',
+        );
       index = await this.buildIndexFromDatabase(chunkCount);
     }
     const lexical = new LexicalIndex();
@@ -352,7 +414,13 @@ export class HnswVectorStore extends VectorStore {
     }
     this.index = index;
     this.lexical = lexical;
-    this.snapshot = { generation, corpusHash: meta.corpusHash ?? corpusHash(documents), records, documents: byId, chunkCounts: countChunks(records) };
+    this.snapshot = {
+      generation,
+      corpusHash: meta.corpusHash ?? corpusHash(documents),
+      records,
+      documents: byId,
+      chunkCounts: countChunks(records),
+    };
     if (problem !== undefined || stale) await this.persist(generation);
     else this.currentManifest = manifest;
   }
@@ -365,7 +433,8 @@ export class HnswVectorStore extends VectorStore {
     for (const chunk of this.db.iterateChunks()) {
       inDatabase.add(chunk.label);
       if (inIndex.has(chunk.label)) continue;
-      if (index.getCurrentCount() >= index.getMaxElements()) index.resizeIndex(Math.max(16, index.getMaxElements() * 2));
+      if (index.getCurrentCount() >= index.getMaxElements())
+        index.resizeIndex(Math.max(16, index.getMaxElements() * 2));
       index.addPoint(Array.from(chunk.vector), chunk.label);
       if (++added % 100 === 0) await yieldToEventLoop();
     }
@@ -383,13 +452,20 @@ export class HnswVectorStore extends VectorStore {
   /** Whether the index file is sound and built as configured (it may still be behind the database). */
   private async checkIndexFile(manifest: IndexManifest | undefined): Promise<string | undefined> {
     if (!manifest) return 'manifest missing or invalid';
-    if (manifest.embedder.id !== this.embeddings.id || manifest.embedder.dimensions !== this.embeddings.dimensions) return 'embedder differs';
+    if (
+      manifest.embedder.id !== this.embeddings.id ||
+      manifest.embedder.dimensions !== this.embeddings.dimensions
+    )
+      return 'embedder differs';
     if (manifest.chunkerVersion !== CHUNKER_VERSION) return 'chunker differs';
-    if (manifest.hnsw.m !== this.params.m || manifest.hnsw.efConstruction !== this.params.efConstruction) return 'hnsw parameters differ';
+    if (manifest.hnsw.m !== this.params.m || manifest.hnsw.efConstruction !== this.params.efConstruction)
+      return 'hnsw parameters differ';
     try {
       const size = (await stat(this.paths.index)).size;
-      if (size !== manifest.checksums.indexBytes) return `index file is ${size} bytes, manifest says ${manifest.checksums.indexBytes}`;
-      if ((await sha256File(this.paths.index)) !== manifest.checksums.index) return 'index file checksum mismatch';
+      if (size !== manifest.checksums.indexBytes)
+        return `index file is ${size} bytes, manifest says ${manifest.checksums.indexBytes}`;
+      if ((await sha256File(this.paths.index)) !== manifest.checksums.index)
+        return 'index file checksum mismatch';
     } catch {
       return 'index file missing';
     }
@@ -413,9 +489,12 @@ export class HnswVectorStore extends VectorStore {
     const size = this.embeddings.preferredBatchSize ?? this.embedBatchSize;
     for (let i = 0; i < texts.length; i += size) {
       const slice = texts.slice(i, i + size);
-      const batch = this.embeddings.embedDocumentsToFloat32 ? await this.embeddings.embedDocumentsToFloat32(slice) : await this.embeddings.embedDocuments(slice);
+      const batch = this.embeddings.embedDocumentsToFloat32
+        ? await this.embeddings.embedDocumentsToFloat32(slice)
+        : await this.embeddings.embedDocuments(slice);
       for (const v of batch) {
-        if (v.length !== this.embeddings.dimensions) throw new Error(`embedder returned ${v.length} dimensions, expected ${this.embeddings.dimensions}`);
+        if (v.length !== this.embeddings.dimensions)
+          throw new Error(`embedder returned ${v.length} dimensions, expected ${this.embeddings.dimensions}`);
         vectors.push(v instanceof Float32Array ? v : Float32Array.from(v));
       }
       onProgress?.({ phase: 'embedding', done: vectors.length, total: texts.length });
@@ -424,7 +503,11 @@ export class HnswVectorStore extends VectorStore {
     return vectors;
   }
 
-  private async applyChange(incoming: readonly SourceDocument[], removeIds: readonly string[], onProgress?: (p: SyncProgress) => void): Promise<SyncReport> {
+  private async applyChange(
+    incoming: readonly SourceDocument[],
+    removeIds: readonly string[],
+    onProgress?: (p: SyncProgress) => void,
+  ): Promise<SyncReport> {
     const started = performance.now();
     const rebuilt = this.needsFullRebuild;
     const stored = new Map(this.db.listDocumentKeys().map((d) => [d.id, d]));
@@ -435,7 +518,17 @@ export class HnswVectorStore extends VectorStore {
       stages[stage] += Math.round(now - mark);
       mark = now;
     };
-    const report: SyncReport = { added: [], changed: [], removed: [], unchanged: [], chunksEmbedded: 0, chunks: 0, durationMs: 0, stages, rebuilt };
+    const report: SyncReport = {
+      added: [],
+      changed: [],
+      removed: [],
+      unchanged: [],
+      chunksEmbedded: 0,
+      chunks: 0,
+      durationMs: 0,
+      stages,
+      rebuilt,
+    };
     const toIndex: SourceDocument[] = [];
     for (const doc of incoming) {
       const previous = stored.get(doc.id);
@@ -456,7 +549,11 @@ export class HnswVectorStore extends VectorStore {
       return report;
     }
 
-    const prepared: { doc: SourceDocument; sentences: Sentence[]; chunks: (Chunk & { textHash: string })[] }[] = [];
+    const prepared: {
+      doc: SourceDocument;
+      sentences: Sentence[];
+      chunks: (Chunk & { textHash: string })[];
+    }[] = [];
     let chunked = 0;
     for (const doc of toIndex) {
       const { sentences, chunks } = chunkDocument(doc);
@@ -469,10 +566,18 @@ export class HnswVectorStore extends VectorStore {
     }
     const allChunks = prepared.flatMap((p) => p.chunks);
     lap('chunkingMs');
-    const reusable = rebuilt ? new Map<string, Float32Array>() : await this.db.vectorsByTextHash(allChunks.map((c) => c.textHash), yieldToEventLoop);
+    const reusable = rebuilt
+      ? new Map<string, Float32Array>()
+      : await this.db.vectorsByTextHash(
+          allChunks.map((c) => c.textHash),
+          yieldToEventLoop,
+        );
     const missing = [...new Set(allChunks.filter((c) => !reusable.has(c.textHash)).map((c) => c.textHash))];
     const textOf = new Map(allChunks.map((c) => [c.textHash, c.text]));
-    const fresh = await this.embedAll(missing.map((h) => textOf.get(h) ?? ''), onProgress);
+    const fresh = await this.embedAll(
+      missing.map((h) => textOf.get(h) ?? ''),
+      onProgress,
+    );
     missing.forEach((hash, i) => reusable.set(hash, fresh[i] as Float32Array));
     report.chunksEmbedded = missing.length;
     lap('embeddingMs');
@@ -481,7 +586,11 @@ export class HnswVectorStore extends VectorStore {
     const indexedAt = new Date().toISOString();
     const upserts = prepared.map(({ doc, sentences, chunks }) => ({
       document: { ...doc, sentences, indexedAt, size: doc.text.length },
-      chunks: chunks.map((c): StoredChunk => ({ ...c, label: nextLabel++, vector: reusable.get(c.textHash) as Float32Array })),
+      chunks: chunks.map((c): StoredChunk => ({
+        ...c,
+        label: nextLabel++,
+        vector: reusable.get(c.textHash) as Float32Array,
+      })),
     }));
 
     const generation = Number(this.db.getMeta().generation ?? 0) + 1;
@@ -493,7 +602,12 @@ export class HnswVectorStore extends VectorStore {
       {
         removeDocumentIds: dropIds,
         upsertDocuments: upserts,
-        meta: { ...this.expectedIdentity(), generation: String(generation), nextLabel: String(nextLabel), corpusHash: corpusHash(finalDocuments) },
+        meta: {
+          ...this.expectedIdentity(),
+          generation: String(generation),
+          nextLabel: String(nextLabel),
+          corpusHash: corpusHash(finalDocuments),
+        },
       },
       yieldToEventLoop,
     );
@@ -517,7 +631,13 @@ export class HnswVectorStore extends VectorStore {
         await yieldToEventLoop();
       }
     }
-    this.snapshot = { generation, corpusHash: corpusHash(finalDocuments), records, documents, chunkCounts: countChunks(records) };
+    this.snapshot = {
+      generation,
+      corpusHash: corpusHash(finalDocuments),
+      records,
+      documents,
+      chunkCounts: countChunks(records),
+    };
 
     for (const label of oldLabels) {
       this.lexical.remove(label);
@@ -529,8 +649,14 @@ export class HnswVectorStore extends VectorStore {
       }
     }
     this.hiddenPoints = false;
-    if (this.deletedSlots > 0 && this.deletedSlots / Math.max(1, this.index.getCurrentCount()) > this.maxDeletedRatio) {
-      this.logger.info({ deletedSlots: this.deletedSlots, total: this.index.getCurrentCount() }, 'compacting hnsw index');
+    if (
+      this.deletedSlots > 0 &&
+      this.deletedSlots / Math.max(1, this.index.getCurrentCount()) > this.maxDeletedRatio
+    ) {
+      this.logger.info(
+        { deletedSlots: this.deletedSlots, total: this.index.getCurrentCount() },
+        'compacting hnsw index',
+      );
       this.index = await this.buildIndexFromDatabase(this.db.countChunks());
     }
     lap('indexingMs');
@@ -543,7 +669,8 @@ export class HnswVectorStore extends VectorStore {
 
   private async addPoints(chunks: StoredChunk[], onProgress?: (p: SyncProgress) => void): Promise<void> {
     const needed = this.index.getCurrentCount() + chunks.length;
-    if (needed > this.index.getMaxElements()) this.index.resizeIndex(Math.max(needed, this.index.getMaxElements() * 2));
+    if (needed > this.index.getMaxElements())
+      this.index.resizeIndex(Math.max(needed, this.index.getMaxElements() * 2));
     for (let i = 0; i < chunks.length; i += 1) {
       const chunk = chunks[i] as StoredChunk;
       this.index.addPoint(Array.from(chunk.vector), chunk.label);
@@ -561,14 +688,22 @@ export class HnswVectorStore extends VectorStore {
     await publishAtomically(this.paths.index, async (temporary) => {
       await index.writeIndex(temporary);
     });
-    const [checksum, size] = await Promise.all([sha256File(this.paths.index), stat(this.paths.index).then((s) => s.size)]);
+    const [checksum, size] = await Promise.all([
+      sha256File(this.paths.index),
+      stat(this.paths.index).then((s) => s.size),
+    ]);
     const documents = [...this.snapshot.documents.values()];
     const manifest: IndexManifest = {
       formatVersion: 1,
       embedder: { id: this.embeddings.id, dimensions: this.embeddings.dimensions },
       chunkerVersion: CHUNKER_VERSION,
       corpusHash: corpusHash(documents),
-      counts: { documents: documents.length, chunks: this.snapshot.records.size, deletedSlots: this.deletedSlots, capacity: index.getMaxElements() },
+      counts: {
+        documents: documents.length,
+        chunks: this.snapshot.records.size,
+        deletedSlots: this.deletedSlots,
+        capacity: index.getMaxElements(),
+      },
       hnsw: this.params,
       generation,
       builtAt: new Date().toISOString(),
@@ -580,7 +715,13 @@ export class HnswVectorStore extends VectorStore {
 
   /** Deletes every file of the store in `dataDir` (for tests and `--rebuild`). */
   static async destroy(dataDir: string): Promise<void> {
-    for (const file of [INDEX_FILE, MANIFEST_FILE, DATABASE_FILE, `${DATABASE_FILE}-wal`, `${DATABASE_FILE}-shm`]) {
+    for (const file of [
+      INDEX_FILE,
+      MANIFEST_FILE,
+      DATABASE_FILE,
+      `${DATABASE_FILE}-wal`,
+      `${DATABASE_FILE}-shm`,
+    ]) {
       await rm(join(dataDir, file), { force: true });
     }
   }

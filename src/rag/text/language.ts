@@ -1,14 +1,18 @@
 import type { Language } from '../types.js';
 
 const FRENCH = new Set(
-  ('le la les un une des du de d l et est sont a ont au aux ce cet cette ces qui que quoi quel quelle quels quelles ' +
+  (
+    'le la les un une des du de d l et est sont a ont au aux ce cet cette ces qui que quoi quel quelle quels quelles ' +
     'pourquoi comment où quand combien dans sur pour par avec sans pas ne plus il elle ils elles on nous vous je tu ' +
-    'son sa ses leur leurs été être avoir fait a-t-il est-ce qu s y en se').split(' '),
+    'son sa ses leur leurs été être avoir fait a-t-il est-ce qu s y en se'
+  ).split(' '),
 );
 const ENGLISH = new Set(
-  ('the a an and is are was were has have had of to in on for by with without not no it its they them their this ' +
+  (
+    'the a an and is are was were has have had of to in on for by with without not no it its they them their this ' +
     'that these those who what which why how when where does did do be been being from about into than there ' +
-    'would could should will can say said').split(' '),
+    'would could should will can say said'
+  ).split(' '),
 );
 
 /**

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { verifyQuotes, type VerifiableDocument } from '../../../src/rag/answer/verify.js';
 import { createRecordingLogger } from '../../helpers/logger.js';
 
-const text = 'Le président de Microsoft, Brad Smith, a souligné l’enquête.\n\nAmazon reste « silencieuse » à ce sujet.';
+const text =
+  'Le président de Microsoft, Brad Smith, a souligné l’enquête.\n\nAmazon reste « silencieuse » à ce sujet.';
 const doc: VerifiableDocument = {
   id: 'd',
   title: 'T',
@@ -53,7 +54,11 @@ describe('verifyQuotes', () => {
 
   it('does not accept a paraphrase that differs only by case or accents', () => {
     const { logger } = createRecordingLogger();
-    expect(verifyQuotes([{ docId: 'd', text: 'amazon reste « silencieuse »', score: 1 }], get, logger)).toEqual([]);
-    expect(verifyQuotes([{ docId: 'd', text: 'Le president de Microsoft', score: 1 }], get, logger)).toEqual([]);
+    expect(
+      verifyQuotes([{ docId: 'd', text: 'amazon reste « silencieuse »', score: 1 }], get, logger),
+    ).toEqual([]);
+    expect(verifyQuotes([{ docId: 'd', text: 'Le president de Microsoft', score: 1 }], get, logger)).toEqual(
+      [],
+    );
   });
 });

@@ -5,9 +5,17 @@ import { downloadLimited, sniffUpload } from '../../../src/rag/corpus/index.js';
 
 describe('sniffUpload', () => {
   it('trusts the bytes, not the declared name', () => {
-    expect(sniffUpload('article.txt', Buffer.from('<!DOCTYPE html><html><body><p>Hi</p></body></html>'))).toEqual({ ok: true, kind: '.html' });
-    expect(sniffUpload('page.html', Buffer.from('Just a plain sentence.'))).toEqual({ ok: true, kind: '.txt' });
-    expect(sniffUpload('notes.txt', Buffer.from('---\ntitle: T\n---\nBody'))).toEqual({ ok: true, kind: '.md' });
+    expect(
+      sniffUpload('article.txt', Buffer.from('<!DOCTYPE html><html><body><p>Hi</p></body></html>')),
+    ).toEqual({ ok: true, kind: '.html' });
+    expect(sniffUpload('page.html', Buffer.from('Just a plain sentence.'))).toEqual({
+      ok: true,
+      kind: '.txt',
+    });
+    expect(sniffUpload('notes.txt', Buffer.from('---\ntitle: T\n---\nBody'))).toEqual({
+      ok: true,
+      kind: '.md',
+    });
     expect(sniffUpload('notes.md', Buffer.from('# Heading\n\nBody'))).toEqual({ ok: true, kind: '.md' });
   });
 
@@ -29,7 +37,8 @@ describe('downloadLimited', () => {
   let origin: string;
   beforeAll(async () => {
     server = createServer((req, res) => {
-      if (req.url === '/ok') return res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>ok</body></html>');
+      if (req.url === '/ok')
+        return res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>ok</body></html>');
       if (req.url === '/big') return res.writeHead(200).end(Buffer.alloc(5000, 0x61));
       if (req.url === '/chunked') {
         res.writeHead(200);
@@ -46,7 +55,8 @@ describe('downloadLimited', () => {
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
   });
-  const get = (path: string, timeoutMs = 5000) => downloadLimited(`${origin}${path}`, { fetch, maxBytes: 4096, timeoutMs });
+  const get = (path: string, timeoutMs = 5000) =>
+    downloadLimited(`${origin}${path}`, { fetch, maxBytes: 4096, timeoutMs });
 
   it('returns the body and its type', async () => {
     const result = await get('/ok');
@@ -61,8 +71,16 @@ describe('downloadLimited', () => {
 
   it('reports HTTP errors, timeouts, bad schemes and unreachable hosts in one line', async () => {
     expect(await get('/missing')).toEqual({ ok: false, reason: `${new URL(origin).host} answered HTTP 404` });
-    expect((await get('/hang', 200)) as { reason: string }).toMatchObject({ reason: expect.stringMatching(/no answer from/) });
-    expect(await downloadLimited('file:///etc/passwd', { fetch, maxBytes: 10, timeoutMs: 100 })).toEqual({ ok: false, reason: 'only http and https URLs are accepted' });
-    expect(await downloadLimited('http://127.0.0.1:1/x', { fetch, maxBytes: 10, timeoutMs: 2000 })).toEqual({ ok: false, reason: 'could not reach 127.0.0.1:1' });
+    expect((await get('/hang', 200)) as { reason: string }).toMatchObject({
+      reason: expect.stringMatching(/no answer from/),
+    });
+    expect(await downloadLimited('file:///etc/passwd', { fetch, maxBytes: 10, timeoutMs: 100 })).toEqual({
+      ok: false,
+      reason: 'only http and https URLs are accepted',
+    });
+    expect(await downloadLimited('http://127.0.0.1:1/x', { fetch, maxBytes: 10, timeoutMs: 2000 })).toEqual({
+      ok: false,
+      reason: 'could not reach 127.0.0.1:1',
+    });
   });
 });

@@ -11,10 +11,16 @@ describe('ParallelLocalEmbeddings', () => {
   it('gives exactly the vectors of the local embedder, in order, for large batches embedded in worker threads', async () => {
     parallel = new ParallelLocalEmbeddings({ dimensions: 128, threads: 2 });
     const local = new LocalHashEmbeddings({ dimensions: 128 });
-    const texts = Array.from({ length: 700 }, (_, i) => `Phrase ${i} : Microsoft suspend Azure pour le ministère n°${i % 13}.`);
+    const texts = Array.from(
+      { length: 700 },
+      (_, i) => `Phrase ${i} : Microsoft suspend Azure pour le ministère n°${i % 13}.`,
+    );
     const vectors = await parallel.embedDocumentsToFloat32(texts);
     expect(vectors).toHaveLength(700);
-    for (const i of [0, 349, 350, 699]) expect(Array.from(vectors[i] ?? [])).toEqual(Array.from(Float32Array.from(local.embed(texts[i] ?? ''))));
+    for (const i of [0, 349, 350, 699])
+      expect(Array.from(vectors[i] ?? [])).toEqual(
+        Array.from(Float32Array.from(local.embed(texts[i] ?? ''))),
+      );
     expect(parallel.id).toBe(local.id);
     expect(await parallel.embedQuery('Azure')).toEqual(local.embed('Azure'));
   });
@@ -22,6 +28,10 @@ describe('ParallelLocalEmbeddings', () => {
   it('embeds small batches on the calling thread, through the LangChain interface too', async () => {
     parallel = new ParallelLocalEmbeddings({ dimensions: 64, threads: 2 });
     const [vector] = await parallel.embedDocuments(['Amazon reste silencieuse.']);
-    expect(vector).toEqual(new LocalHashEmbeddings({ dimensions: 64 }).embed('Amazon reste silencieuse.').map((x) => Math.fround(x)));
+    expect(vector).toEqual(
+      new LocalHashEmbeddings({ dimensions: 64 })
+        .embed('Amazon reste silencieuse.')
+        .map((x) => Math.fround(x)),
+    );
   });
 });

@@ -29,7 +29,8 @@ describe('LexicalIndex (BM25)', () => {
 
   it('forgets removed chunks, before and after compaction, and re-adds a label cleanly', () => {
     const index = new LexicalIndex();
-    for (let i = 0; i < 3000; i += 1) index.add(i, `Amazon reste silencieuse sur le sujet ${i % 7 === 0 ? 'Google' : 'Nimbus'}`);
+    for (let i = 0; i < 3000; i += 1)
+      index.add(i, `Amazon reste silencieuse sur le sujet ${i % 7 === 0 ? 'Google' : 'Nimbus'}`);
     index.remove(0);
     expect(index.query('Google', 3000, all).map((h) => h.label)).not.toContain(0);
     for (let i = 1; i < 2000; i += 1) index.remove(i);

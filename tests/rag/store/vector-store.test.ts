@@ -18,11 +18,18 @@ const RECIPE = makeDocument(
   'recette',
   'La pâte à crêpes demande de la farine, des œufs et du lait.\n\nIl faut la laisser reposer une heure avant la cuisson.',
 );
-const FOOTBALL = makeDocument('football', "L'équipe a gagné le match de football grâce à un penalty.\n\nLe stade était plein.");
+const FOOTBALL = makeDocument(
+  'football',
+  "L'équipe a gagné le match de football grâce à un penalty.\n\nLe stade était plein.",
+);
 
 /** Wraps an embedder to count the texts it embeds, and optionally hold each batch until released. */
 function countingEmbeddings(inner: VerbatimEmbeddings) {
-  const state = { texts: 0, gate: undefined as Promise<void> | undefined, entered: undefined as (() => void) | undefined };
+  const state = {
+    texts: 0,
+    gate: undefined as Promise<void> | undefined,
+    entered: undefined as (() => void) | undefined,
+  };
   const wrapped: VerbatimEmbeddings = {
     id: inner.id,
     dimensions: inner.dimensions,
@@ -76,7 +83,9 @@ describe('HnswVectorStore', () => {
 
   it('works through LangChain interfaces: similaritySearch, asRetriever, addDocuments and delete', async () => {
     const store = await open(base);
-    await store.addDocuments([new Document({ pageContent: RECIPE.text, metadata: { id: 'recette', title: 'Crêpes' } })]);
+    await store.addDocuments([
+      new Document({ pageContent: RECIPE.text, metadata: { id: 'recette', title: 'Crêpes' } }),
+    ]);
     await store.sync([AZURE, RECIPE]);
     const [hit] = await store.similaritySearchWithScore('services Azure du ministère de la Défense', 1);
     expect(hit?.[0].metadata).toMatchObject({ docId: 'azure', title: AZURE.title });
@@ -124,7 +133,9 @@ describe('HnswVectorStore', () => {
     expect(report.removed).toEqual(['recette']);
     const vector = store.vectorSearch(await base.embedQuery('pâte à crêpes farine œufs lait'), 10);
     expect(vector.map((h) => h.record.docId)).not.toContain('recette');
-    expect(store.lexicalSearch('farine œufs lait crêpes', 10).map((h) => h.record.docId)).not.toContain('recette');
+    expect(store.lexicalSearch('farine œufs lait crêpes', 10).map((h) => h.record.docId)).not.toContain(
+      'recette',
+    );
     expect(store.listDocuments().map((d) => d.id)).toEqual(['azure', 'football']);
   });
 
@@ -132,7 +143,9 @@ describe('HnswVectorStore', () => {
     const first = await open(base);
     await first.sync([AZURE]);
     await first.close();
-    const other = await createEmbeddings(loadConfig({ LOCAL_EMBEDDINGS_DIMENSIONS: '256' }), { logger: createSilentLogger() });
+    const other = await createEmbeddings(loadConfig({ LOCAL_EMBEDDINGS_DIMENSIONS: '256' }), {
+      logger: createSilentLogger(),
+    });
     const { logger, records } = createRecordingLogger();
     const second = await open(other, logger);
     expect(records.some((r) => r.code === 'INDEX_MISMATCH')).toBe(true);
@@ -146,29 +159,35 @@ describe('HnswVectorStore', () => {
 
   it.each([
     ['truncated', async (path: string) => truncate(path, Math.floor((await stat(path)).size / 2))],
-    ['corrupted', async (path: string) => {
-      const bytes = await readFile(path);
-      bytes[bytes.length - 10] = (bytes[bytes.length - 10] ?? 0) ^ 0xff;
-      await writeFile(path, bytes);
-    }],
+    [
+      'corrupted',
+      async (path: string) => {
+        const bytes = await readFile(path);
+        bytes[bytes.length - 10] = (bytes[bytes.length - 10] ?? 0) ^ 0xff;
+        await writeFile(path, bytes);
+      },
+    ],
     ['deleted', async (path: string) => writeFile(path, '')],
-  ])('detects a %s index file and rebuilds it from stored vectors without re-embedding', async (_name, damage) => {
-    const counting = countingEmbeddings(base);
-    const first = await open(counting.embeddings);
-    await first.sync([AZURE, RECIPE]);
-    await first.close();
-    await damage(join(dir.path, 'index.hnsw'));
-    const embedded = counting.state.texts;
+  ])(
+    'detects a %s index file and rebuilds it from stored vectors without re-embedding',
+    async (_name, damage) => {
+      const counting = countingEmbeddings(base);
+      const first = await open(counting.embeddings);
+      await first.sync([AZURE, RECIPE]);
+      await first.close();
+      await damage(join(dir.path, 'index.hnsw'));
+      const embedded = counting.state.texts;
 
-    const { logger, records } = createRecordingLogger();
-    const second = await open(counting.embeddings, logger);
-    expect(records.some((r) => r.code === 'INDEX_CORRUPT')).toBe(true);
-    expect(counting.state.texts).toBe(embedded);
-    expect(second.chunkCount).toBe(first.chunkCount);
-    expect(await topDoc(second, 'crêpes farine')).toBe('recette');
-    const manifest = JSON.parse(await readFile(join(dir.path, 'manifest.json'), 'utf8'));
-    expect(manifest.checksums.indexBytes).toBe((await stat(join(dir.path, 'index.hnsw'))).size);
-  });
+      const { logger, records } = createRecordingLogger();
+      const second = await open(counting.embeddings, logger);
+      expect(records.some((r) => r.code === 'INDEX_CORRUPT')).toBe(true);
+      expect(counting.state.texts).toBe(embedded);
+      expect(second.chunkCount).toBe(first.chunkCount);
+      expect(await topDoc(second, 'crêpes farine')).toBe('recette');
+      const manifest = JSON.parse(await readFile(join(dir.path, 'manifest.json'), 'utf8'));
+      expect(manifest.checksums.indexBytes).toBe((await stat(join(dir.path, 'index.hnsw'))).size);
+    },
+  );
 
   it('catches up an index file left one change behind the database, without rebuilding or re-embedding', async () => {
     const first = await open(base);
@@ -195,7 +214,9 @@ describe('HnswVectorStore', () => {
     await writeFile(join(dir.path, 'manifest.json'), staleManifest);
     const third = await open(base);
     expect(third.listDocuments().map((d) => d.id)).toEqual(['azure']);
-    expect(third.vectorSearch(await base.embedQuery('crêpes farine œufs'), 5).map((h) => h.record.docId)).toEqual(['azure']);
+    expect(
+      third.vectorSearch(await base.embedQuery('crêpes farine œufs'), 5).map((h) => h.record.docId),
+    ).toEqual(['azure']);
   });
 
   it('keeps serving the previous corpus while a change is being embedded, then switches at once', async () => {
@@ -233,7 +254,10 @@ describe('HnswVectorStore', () => {
 
   it('lets the event loop run while a large corpus is indexed', async () => {
     const store = await open(base, createSilentLogger(), { embedBatchSize: 32 });
-    const sentences = Array.from({ length: 600 }, (_, i) => `Phrase numéro ${i} sur le sujet ${i % 17} du corpus de test.`);
+    const sentences = Array.from(
+      { length: 600 },
+      (_, i) => `Phrase numéro ${i} sur le sujet ${i % 17} du corpus de test.`,
+    );
     const big = makeDocument('big', sentences.join('\n\n'));
     let ticks = 0;
     let running = true;
