@@ -41,7 +41,7 @@ export const configSchema = z.object({
 
   HNSW_M: positiveInt(16),
   HNSW_EF_CONSTRUCTION: positiveInt(200),
-  HNSW_EF_SEARCH: z.coerce.number().int().min(50).default(100),
+  HNSW_EF_SEARCH: z.coerce.number().int().min(50).default(200),
   INDEX_PERSIST_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(2000),
 
   MAX_QUESTION_LENGTH: z.coerce.number().int().min(10).max(4000).default(500),

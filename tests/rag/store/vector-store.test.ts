@@ -76,7 +76,7 @@ describe('HnswVectorStore', () => {
     expect(manifest).toMatchObject({
       embedder: { id: base.id, dimensions: base.dimensions },
       counts: { documents: 2, chunks: store.chunkCount },
-      hnsw: { space: 'cosine', efSearch: 100 },
+      hnsw: { space: 'cosine', efSearch: 200 },
     });
     expect(manifest.checksums.index).toMatch(/^[0-9a-f]{64}$/);
   });
