@@ -40,7 +40,7 @@ export const configSchema = z.object({
   EMBEDDINGS_TIMEOUT_MS: positiveInt(30_000),
 
   HNSW_M: positiveInt(16),
-  HNSW_EF_CONSTRUCTION: positiveInt(200),
+  HNSW_EF_CONSTRUCTION: positiveInt(100),
   HNSW_EF_SEARCH: z.coerce.number().int().min(50).default(200),
   INDEX_PERSIST_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(2000),
 

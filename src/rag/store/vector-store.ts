@@ -82,7 +82,7 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
 const INDEX_FILE = 'index.hnsw';
 const MANIFEST_FILE = 'manifest.json';
 const DATABASE_FILE = 'corpus.sqlite';
-const DEFAULT_HNSW = { m: 16, efConstruction: 200, efSearch: 200 };
+const DEFAULT_HNSW = { m: 16, efConstruction: 100, efSearch: 200 };
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
