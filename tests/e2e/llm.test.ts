@@ -393,6 +393,34 @@ describe('LLM answers in Discord', () => {
     expect(llm.chatRequests().filter(isAnswerPrompt)).toHaveLength(3);
   });
 
+  it('a mention gets the streamed claims as a reply, then that reply edited into the final answer', async () => {
+    h = await start();
+    llm.chat((request) => (isAnswerPrompt(request) ? SCENARIOS.good!(request) : { content: 'x' }));
+    const channel = h.double.textChannelId;
+    h.double.sendMessage({
+      content: 'Qui est Brad Smith ?',
+      mentionBot: true,
+      author: h.double.users.member,
+    });
+    const partial = await h.double.waitForRequest(
+      (r) => r.method === 'POST' && r.path === `/channels/${channel}/messages`,
+    );
+    expect(partial.body.embeds[0].description).toContain('Brad Smith est le président de Microsoft **[1]**');
+    expect(partial.body.components).toEqual([]);
+    const messageId = (partial.response?.body as { id: string }).id;
+    const final = await h.double.waitForRequest(
+      (r) =>
+        r.method === 'PATCH' &&
+        r.path === `/channels/${channel}/messages/${messageId}` &&
+        (r.body.components?.length ?? 0) > 0,
+    );
+    expect(final.body.embeds[0].description).toMatch(/^Réponse rédigée à partir des sources/);
+    expect(final.body.allowed_mentions).toEqual({ parse: [] });
+    expect(
+      h.double.requests.filter((r) => r.method === 'POST' && r.path === `/channels/${channel}/messages`),
+    ).toHaveLength(1);
+  });
+
   it('a timed-out model still ends with one final reply: the extractive answer and its note', async () => {
     h = await start({ LLM_TIMEOUT_MS: '300' });
     llm.chat((request) => (isAnswerPrompt(request) ? { hang: true } : { content: 'x' }));
