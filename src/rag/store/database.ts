@@ -68,7 +68,7 @@ interface ChunkRow {
   first_sentence: number;
   last_sentence: number;
   text_hash: string;
-  vector: Buffer;
+  vector: Buffer | null;
 }
 
 function toDocument(row: DocumentRow): StoredDocument {
@@ -90,7 +90,7 @@ function toDocument(row: DocumentRow): StoredDocument {
 }
 
 function toChunk(row: ChunkRow): StoredChunk {
-  const bytes = new Uint8Array(row.vector).slice();
+  const bytes = row.vector ? new Uint8Array(row.vector).slice() : new Uint8Array(0);
   return {
     label: row.label,
     id: row.id,
@@ -143,10 +143,17 @@ export class CorpusDatabase {
     return (this.db.prepare('SELECT * FROM documents ORDER BY id').all() as DocumentRow[]).map(toDocument);
   }
 
-  /** Every chunk, ordered by label. Vectors included. */
-  *iterateChunks(): IterableIterator<StoredChunk> {
+  /**
+   * Every chunk, ordered by label. With `vectors: false` the vector column is not read (an empty array stands in):
+   * loading the served records needs the texts, not 1 KB of vector per chunk.
+   */
+  *iterateChunks(options: { vectors?: boolean } = {}): IterableIterator<StoredChunk> {
+    const columns =
+      options.vectors === false
+        ? 'label, id, doc_id, idx, start, "end", text, first_sentence, last_sentence, text_hash, NULL AS vector'
+        : '*';
     for (const row of this.db
-      .prepare('SELECT * FROM chunks ORDER BY label')
+      .prepare(`SELECT ${columns} FROM chunks ORDER BY label`)
       .iterate() as IterableIterator<ChunkRow>) {
       yield toChunk(row);
     }

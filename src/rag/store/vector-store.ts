@@ -406,7 +406,7 @@ export class HnswVectorStore extends VectorStore {
     const lexical = new LexicalIndex();
     const records = new Map<number, ChunkRecord>();
     const byId = new Map(documents.map((d) => [d.id, d]));
-    for (const chunk of this.db.iterateChunks()) {
+    for (const chunk of this.db.iterateChunks({ vectors: false })) {
       const doc = byId.get(chunk.docId);
       if (!doc) continue;
       records.set(chunk.label, toRecord(chunk, doc));
