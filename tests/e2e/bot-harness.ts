@@ -109,6 +109,30 @@ export const isFinalEdit = (token: string) => (r: RecordedRequest) =>
   ((r.body?.embeds?.length ?? 0) > 0 || (r.body?.content ?? '').length > 0) &&
   !String(r.body?.content ?? '').startsWith('⏳');
 
+/** Who asks, and how. */
+export interface AskExtra {
+  private?: boolean;
+  user?: DiscordDouble['users']['member'];
+  locale?: string;
+}
+
+/** Sends `/ask` and waits for the deferral and the final edit of the reply. */
+export async function askAndWait(double: DiscordDouble, question: string, extra: AskExtra = {}) {
+  const options = [
+    option('question', question),
+    ...(extra.private === undefined ? [] : [option('private', extra.private)]),
+  ];
+  const interaction = double.sendCommand({
+    name: 'ask',
+    options,
+    user: extra.user ?? double.users.member,
+    locale: extra.locale ?? 'fr',
+  });
+  const callback = await double.waitForRequest(isCallback(interaction.id));
+  const edit = await double.waitForRequest(isFinalEdit(interaction.token));
+  return { interaction, callback, edit };
+}
+
 /** The quotes of an answer embed, with Discord's Markdown escapes and citation numbers removed. */
 export function quotesOf(description: string): string[] {
   return description

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fitsDiscordLimits, type RenderedMessage } from '../../src/bot/render.js';
 import type { QaService } from '../../src/rag/service.js';
 import {
+  askAndWait,
   isCallback,
   isFinalEdit,
   option,
@@ -13,6 +14,7 @@ import {
   SEED,
   startHarness,
   sub,
+  type AskExtra,
   type Harness,
 } from './bot-harness.js';
 
@@ -40,24 +42,7 @@ describe('Verbatim on Discord (real discord.js client against a local Discord do
     await h.stop();
   });
 
-  async function ask(
-    question: string,
-    extra: { private?: boolean; user?: typeof h.double.users.member; locale?: string } = {},
-  ) {
-    const options = [
-      option('question', question),
-      ...(extra.private === undefined ? [] : [option('private', extra.private)]),
-    ];
-    const interaction = h.double.sendCommand({
-      name: 'ask',
-      options,
-      user: extra.user ?? h.double.users.member,
-      locale: extra.locale ?? 'fr',
-    });
-    const callback = await h.double.waitForRequest(isCallback(interaction.id));
-    const edit = await h.double.waitForRequest(isFinalEdit(interaction.token));
-    return { interaction, callback, edit };
-  }
+  const ask = (question: string, extra: AskExtra = {}) => askAndWait(h.double, question, extra);
 
   it('/ask in a guild: defers, then answers with verbatim block quotes, sources, buttons, and no mentions parsed', async () => {
     const { callback, edit } = await ask('Qui a révélé les résultats de l’enquête interne ?');
@@ -505,14 +490,8 @@ describe('Verbatim on Discord: failures', () => {
       });
       const error = await h.double.waitForRequest(isFinalEdit(broken.token));
       expect(error.body.content).toMatch(/Une erreur est survenue\. Référence : `[0-9a-f]{8}`/);
-      const ok = h.double.sendCommand({
-        name: 'ask',
-        user: h.double.users.member,
-        options: [option('question', 'Qui est Brad Smith ?')],
-      });
-      expect((await h.double.waitForRequest(isFinalEdit(ok.token))).body.embeds[0].description).toMatch(
-        /^Voici/,
-      );
+      const { edit } = await askAndWait(h.double, 'Qui est Brad Smith ?');
+      expect(edit.body.embeds[0].description).toMatch(/^Voici/);
     } finally {
       await h.stop();
     }
@@ -537,15 +516,8 @@ describe('Verbatim on Discord: failures', () => {
       expect(reply.body.content).toMatch(
         /Échec de `\/corpus refresh` : disk full while writing the index\. Le corpus et l’index précédents restent en service\. Référence : `[0-9a-f]{8}`/,
       );
-      const ok = h.double.sendCommand({
-        name: 'ask',
-        locale: 'fr',
-        user: h.double.users.member,
-        options: [option('question', 'Qui est Brad Smith ?')],
-      });
-      expect((await h.double.waitForRequest(isFinalEdit(ok.token))).body.embeds[0].description).toMatch(
-        /^Voici/,
-      );
+      const { edit } = await askAndWait(h.double, 'Qui est Brad Smith ?');
+      expect(edit.body.embeds[0].description).toMatch(/^Voici/);
     } finally {
       await h.stop();
     }
