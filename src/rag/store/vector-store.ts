@@ -597,6 +597,7 @@ export class HnswVectorStore extends VectorStore {
     const dropped = new Set(dropIds);
     const survivors = [...stored.values()].filter((d) => !dropped.has(d.id));
     const finalDocuments = [...survivors, ...upserts.map((u) => u.document)];
+    const newCorpusHash = corpusHash(finalDocuments);
     const oldLabels = this.db.labelsOfDocuments(dropIds);
     await this.db.apply(
       {
@@ -606,7 +607,7 @@ export class HnswVectorStore extends VectorStore {
           ...this.expectedIdentity(),
           generation: String(generation),
           nextLabel: String(nextLabel),
-          corpusHash: corpusHash(finalDocuments),
+          corpusHash: newCorpusHash,
         },
       },
       yieldToEventLoop,
@@ -619,11 +620,16 @@ export class HnswVectorStore extends VectorStore {
     await this.addPoints(newChunks, onProgress);
     const records = new Map(this.snapshot.records);
     const documents = new Map(this.snapshot.documents);
-    for (const id of dropIds) documents.delete(id);
+    const chunkCounts = new Map(this.snapshot.chunkCounts);
+    for (const id of dropIds) {
+      documents.delete(id);
+      chunkCounts.delete(id);
+    }
     for (const label of oldLabels) records.delete(label);
     let built = 0;
     for (const { document, chunks } of upserts) {
       documents.set(document.id, document);
+      chunkCounts.set(document.id, chunks.length);
       for (const chunk of chunks) records.set(chunk.label, toRecord(chunk, document));
       built += chunks.length;
       if (built >= 2000) {
@@ -631,13 +637,7 @@ export class HnswVectorStore extends VectorStore {
         await yieldToEventLoop();
       }
     }
-    this.snapshot = {
-      generation,
-      corpusHash: corpusHash(finalDocuments),
-      records,
-      documents,
-      chunkCounts: countChunks(records),
-    };
+    this.snapshot = { generation, corpusHash: newCorpusHash, records, documents, chunkCounts };
 
     for (const label of oldLabels) {
       this.lexical.remove(label);
