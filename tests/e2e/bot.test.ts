@@ -241,6 +241,14 @@ describe('Verbatim on Discord (real discord.js client against a local Discord do
     expect(removed.body.content).toMatch(/Document retiré/);
     expect(await readdir(h.corpusDir)).not.toContain('amazon-contrat.md');
     expect(await readdir(join(h.corpusDir, '.removed'))).toHaveLength(1);
+    const audit = h.bot.context.store.listAudit();
+    expect(audit.map((a) => [a.action, a.userId, a.guildId])).toEqual([
+      ['add', h.double.users.moderator.id, h.double.guildId],
+      ['remove', h.double.users.moderator.id, h.double.guildId],
+    ]);
+    expect(audit.every((a) => !Number.isNaN(Date.parse(a.at)) && a.detail.includes('amazon-contrat'))).toBe(
+      true,
+    );
     const after = await ask('Sur quoi porte le contrat signé par Amazon ?', {
       user: h.double.users.roleModerator,
     });
