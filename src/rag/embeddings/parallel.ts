@@ -42,7 +42,7 @@ export class ParallelLocalEmbeddings extends Embeddings implements VerbatimEmbed
       // From TypeScript sources (development, tests) the worker registers the tsx loader before importing its module.
       const worker = url.pathname.endsWith('.ts')
         ? new Worker(
-            `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); });`,
+            `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); });`,
             {
               eval: true,
               workerData: { dimensions: this.dimensions },
