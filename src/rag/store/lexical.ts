@@ -136,6 +136,111 @@ export class LexicalIndex {
     this.deadPostings = 0;
   }
 
+  /**
+   * The index as bytes, so a restart need not re-analyse every chunk: a JSON header (the terms) and typed arrays
+   * (slots, lengths, posting lists). Removed chunks are compacted away first.
+   */
+  serialize(): Buffer {
+    this.compact();
+    const live: number[] = [];
+    const newSlot = new Int32Array(this.slots).fill(-1);
+    for (let slot = 0; slot < this.slots; slot += 1)
+      if (this.alive[slot] === 1) newSlot[slot] = live.push(slot) - 1;
+    const terms = [...this.termIds.keys()];
+    const listLengths = Int32Array.from(this.postings, (list) => list.length);
+    const header = Buffer.from(
+      JSON.stringify({ version: 1, terms, slots: live.length, totalLength: this.totalLength }),
+      'utf8',
+    );
+    const labels = Int32Array.from(live, (slot) => this.labelOfSlot[slot] as number);
+    const lengths = Float32Array.from(live, (slot) => this.lengthOfSlot[slot] as number);
+    const total = listLengths.reduce((a, b) => a + b, 0);
+    const postingSlots = new Int32Array(total);
+    const postingTfs = new Uint16Array(total);
+    let at = 0;
+    for (const list of this.postings) {
+      for (let i = 0; i < list.length; i += 1) {
+        postingSlots[at] = newSlot[list.slots[i] as number] as number;
+        postingTfs[at] = list.tfs[i] as number;
+        at += 1;
+      }
+    }
+    const sizes = Int32Array.from([header.length, labels.length, listLengths.length, total]);
+    return Buffer.concat([
+      Buffer.from(sizes.buffer),
+      header,
+      Buffer.alloc((4 - (header.length % 4)) % 4),
+      Buffer.from(labels.buffer),
+      Buffer.from(lengths.buffer),
+      Buffer.from(listLengths.buffer),
+      Buffer.from(postingSlots.buffer),
+      Buffer.from(postingTfs.buffer),
+    ]);
+  }
+
+  /** Rebuilds an index from {@link serialize}'s bytes; throws on bytes that do not hold one. */
+  static deserialize(bytes: Buffer): LexicalIndex {
+    const copy = new Uint8Array(bytes).buffer;
+    const sizes = new Int32Array(copy, 0, 4);
+    const [headerLength, slotCount, termCount, total] = [
+      sizes[0] ?? -1,
+      sizes[1] ?? -1,
+      sizes[2] ?? -1,
+      sizes[3] ?? -1,
+    ];
+    let at = 16;
+    const header = JSON.parse(Buffer.from(copy, at, headerLength).toString('utf8')) as {
+      version: number;
+      terms: string[];
+      slots: number;
+      totalLength: number;
+    };
+    if (header.version !== 1 || header.terms.length !== termCount || header.slots !== slotCount)
+      throw new Error('not a lexical index');
+    at += headerLength + ((4 - (headerLength % 4)) % 4);
+    const labels = new Int32Array(copy, at, slotCount);
+    at += slotCount * 4;
+    const lengths = new Float32Array(copy, at, slotCount);
+    at += slotCount * 4;
+    const listLengths = new Int32Array(copy, at, termCount);
+    at += termCount * 4;
+    const postingSlots = new Int32Array(copy, at, total);
+    at += total * 4;
+    const postingTfs = new Uint16Array(copy, at, total);
+    if (at + total * 2 !== copy.byteLength) throw new Error('lexical index has the wrong size');
+
+    const index = new LexicalIndex();
+    index.slots = slotCount;
+    index.labelOfSlot = Int32Array.from(labels);
+    index.lengthOfSlot = Float32Array.from(lengths);
+    index.alive = new Uint8Array(Math.max(slotCount, 1)).fill(1);
+    index.documentFrequency = new Int32Array(Math.max(termCount, 1));
+    const termsOfSlot: number[][] = Array.from({ length: slotCount }, () => []);
+    let offset = 0;
+    header.terms.forEach((term, id) => {
+      const length = listLengths[id] as number;
+      const list = new Postings();
+      list.slots = postingSlots.slice(offset, offset + length);
+      list.tfs = postingTfs.slice(offset, offset + length);
+      list.length = length;
+      if (list.slots.length === 0) {
+        list.slots = new Int32Array(4);
+        list.tfs = new Uint16Array(4);
+      }
+      for (let i = 0; i < length; i += 1) termsOfSlot[postingSlots[offset + i] as number]?.push(id);
+      offset += length;
+      index.termIds.set(term, id);
+      index.postings.push(list);
+      index.documentFrequency[id] = length;
+    });
+    index.termsOfSlot = termsOfSlot.map((ids) => Int32Array.from(ids));
+    for (let slot = 0; slot < slotCount; slot += 1) index.slotOfLabel.set(labels[slot] as number, slot);
+    index.aliveCount = slotCount;
+    index.totalLength = header.totalLength;
+    index.totalPostings = total;
+    return index;
+  }
+
   /** The best `k` chunks among those `visible` accepts, by BM25. */
   query(text: string, k: number, visible: (label: number) => boolean): LexicalHit[] {
     if (this.aliveCount === 0 || k <= 0) return [];

@@ -30,7 +30,12 @@ const manifestSchema = z.object({
   }),
   generation: z.number().int().min(0),
   builtAt: z.string(),
-  checksums: z.object({ index: z.string(), indexBytes: z.number().int().min(0) }),
+  checksums: z.object({
+    index: z.string(),
+    indexBytes: z.number().int().min(0),
+    lexical: z.string().optional(),
+    lexicalBytes: z.number().int().min(0).optional(),
+  }),
 });
 
 /**

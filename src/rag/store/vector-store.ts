@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Document, type DocumentInterface } from '@langchain/core/documents';
 import { VectorStore } from '@langchain/core/vectorstores';
@@ -81,6 +81,7 @@ function countChunks(records: Map<number, ChunkRecord>): Map<string, number> {
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 const INDEX_FILE = 'index.hnsw';
 const MANIFEST_FILE = 'manifest.json';
+const LEXICAL_FILE = 'lexical.bin';
 const DATABASE_FILE = 'corpus.sqlite';
 const DEFAULT_HNSW = { m: 16, efConstruction: 100, efSearch: 200 };
 
@@ -120,7 +121,7 @@ export class HnswVectorStore extends VectorStore {
 
   private readonly db: CorpusDatabase;
   private readonly logger: Logger;
-  private readonly paths: { index: string; manifest: string };
+  private readonly paths: { index: string; manifest: string; lexical: string };
   private readonly params: HnswParams;
   private readonly maxDeletedRatio: number;
   private readonly embedBatchSize: number;
@@ -141,7 +142,11 @@ export class HnswVectorStore extends VectorStore {
     this.embeddings = options.embeddings;
     this.db = db;
     this.logger = options.logger;
-    this.paths = { index: join(options.dataDir, INDEX_FILE), manifest: join(options.dataDir, MANIFEST_FILE) };
+    this.paths = {
+      index: join(options.dataDir, INDEX_FILE),
+      manifest: join(options.dataDir, MANIFEST_FILE),
+      lexical: join(options.dataDir, LEXICAL_FILE),
+    };
     this.params = { space: 'cosine', ...DEFAULT_HNSW, ...options.hnsw };
     this.maxDeletedRatio = options.maxDeletedRatio ?? 0.25;
     this.embedBatchSize = options.embedBatchSize ?? 64;
@@ -403,14 +408,15 @@ export class HnswVectorStore extends VectorStore {
         );
       index = await this.buildIndexFromDatabase(chunkCount);
     }
-    const lexical = new LexicalIndex();
+    const saved = problem === undefined && !stale ? await this.loadLexical(manifest) : undefined;
+    const lexical = saved ?? new LexicalIndex();
     const records = new Map<number, ChunkRecord>();
     const byId = new Map(documents.map((d) => [d.id, d]));
     for (const chunk of this.db.iterateChunks({ vectors: false })) {
       const doc = byId.get(chunk.docId);
       if (!doc) continue;
       records.set(chunk.label, toRecord(chunk, doc));
-      lexical.add(chunk.label, chunk.text);
+      if (!saved) lexical.add(chunk.label, chunk.text);
     }
     this.index = index;
     this.lexical = lexical;
@@ -421,8 +427,32 @@ export class HnswVectorStore extends VectorStore {
       documents: byId,
       chunkCounts: countChunks(records),
     };
-    if (problem !== undefined || stale) await this.persist(generation);
+    // A rebuilt BM25 index (first start after an upgrade, or a damaged file) is saved so the next start skips it.
+    if (problem !== undefined || stale || (!saved && records.size > 0)) await this.persist(generation);
     else this.currentManifest = manifest;
+  }
+
+  /** The saved BM25 index when its file matches the manifest; `undefined` means rebuild it from the chunk texts. */
+  private async loadLexical(manifest: IndexManifest | undefined): Promise<LexicalIndex | undefined> {
+    const expected = manifest?.checksums.lexical;
+    if (!expected) return undefined;
+    try {
+      const bytes = await readFile(this.paths.lexical);
+      if (
+        bytes.length !== manifest.checksums.lexicalBytes ||
+        createHash('sha256').update(bytes).digest('hex') !== expected
+      ) {
+        this.logger.warn(
+          { code: 'INDEX_CORRUPT' },
+          'lexical index file does not match the manifest: rebuilding it',
+        );
+        return undefined;
+      }
+      return LexicalIndex.deserialize(bytes);
+    } catch (err) {
+      this.logger.warn({ code: 'INDEX_CORRUPT', err }, 'lexical index file unusable: rebuilding it');
+      return undefined;
+    }
   }
 
   /** Adds the stored chunks an index lacks and hides the ones the database no longer has. */
@@ -688,6 +718,8 @@ export class HnswVectorStore extends VectorStore {
     await publishAtomically(this.paths.index, async (temporary) => {
       await index.writeIndex(temporary);
     });
+    const lexicalBytes = this.lexical.serialize();
+    await publishAtomically(this.paths.lexical, (temporary) => writeFile(temporary, lexicalBytes));
     const [checksum, size] = await Promise.all([
       sha256File(this.paths.index),
       stat(this.paths.index).then((s) => s.size),
@@ -707,7 +739,12 @@ export class HnswVectorStore extends VectorStore {
       hnsw: this.params,
       generation,
       builtAt: new Date().toISOString(),
-      checksums: { index: checksum, indexBytes: size },
+      checksums: {
+        index: checksum,
+        indexBytes: size,
+        lexical: createHash('sha256').update(lexicalBytes).digest('hex'),
+        lexicalBytes: lexicalBytes.length,
+      },
     };
     await writeManifest(this.paths.manifest, manifest);
     this.currentManifest = manifest;
@@ -718,6 +755,7 @@ export class HnswVectorStore extends VectorStore {
     for (const file of [
       INDEX_FILE,
       MANIFEST_FILE,
+      LEXICAL_FILE,
       DATABASE_FILE,
       `${DATABASE_FILE}-wal`,
       `${DATABASE_FILE}-shm`,

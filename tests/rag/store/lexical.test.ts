@@ -43,3 +43,45 @@ describe('LexicalIndex (BM25)', () => {
     expect(index.query('Azure', 5, all).map((h) => h.label)).toEqual([2001]);
   });
 });
+
+describe('LexicalIndex serialisation', () => {
+  it('gives back an index that answers every query identically, and that can still add and remove', () => {
+    const index = new LexicalIndex();
+    const words = [
+      'Azure',
+      'Microsoft',
+      'données',
+      'armée',
+      'Amazon',
+      'Google',
+      'enquête',
+      'surveillance',
+      'appels',
+      'Gaza',
+    ];
+    for (let i = 0; i < 400; i += 1)
+      index.add(1000 + i, `${words[i % 10]} ${words[(i * 7) % 10]} ${words[(i * 3) % 10]} numéro ${i % 37}`);
+    for (let i = 0; i < 400; i += 3) index.remove(1000 + i);
+    const copy = LexicalIndex.deserialize(index.serialize());
+    expect(copy.size).toBe(index.size);
+    for (const q of [
+      'Azure données',
+      'enquête sur la surveillance',
+      'Amazon et Google',
+      'numéro 12',
+      'rien',
+    ]) {
+      expect(copy.query(q, 20, all)).toEqual(index.query(q, 20, all));
+    }
+    copy.remove(1001);
+    copy.add(5000, 'Un tout nouveau passage sur Nimbus.');
+    expect(copy.query('Nimbus', 5, all).map((h) => h.label)).toEqual([5000]);
+    expect(copy.query('Azure données', 400, all).map((h) => h.label)).not.toContain(1001);
+  });
+
+  it('refuses bytes that are not an index', () => {
+    expect(() => LexicalIndex.deserialize(Buffer.from('not an index at all, clearly'))).toThrow();
+    const bytes = new LexicalIndex().serialize();
+    expect(() => LexicalIndex.deserialize(bytes.subarray(0, bytes.length - 1))).toThrow();
+  });
+});

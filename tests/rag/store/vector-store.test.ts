@@ -189,6 +189,30 @@ describe('HnswVectorStore', () => {
     },
   );
 
+  it('reloads the saved BM25 index, and rebuilds it from the texts when its file is damaged', async () => {
+    const first = await open(base);
+    await first.sync([AZURE, RECIPE, FOOTBALL]);
+    const before = first.lexicalSearch('farine œufs match penalty Azure', 10);
+    expect(before.length).toBeGreaterThan(1);
+    await first.close();
+    const manifest = JSON.parse(await readFile(join(dir.path, 'manifest.json'), 'utf8'));
+    expect(manifest.checksums.lexicalBytes).toBe((await stat(join(dir.path, 'lexical.bin'))).size);
+    const { logger, records } = createRecordingLogger();
+    const second = await open(base, logger);
+    expect(second.lexicalSearch('farine œufs match penalty Azure', 10)).toEqual(before);
+    expect(records.some((r) => r.code === 'INDEX_CORRUPT')).toBe(false);
+    await second.close();
+    const bytes = await readFile(join(dir.path, 'lexical.bin'));
+    bytes[bytes.length - 3] = (bytes[bytes.length - 3] ?? 0) ^ 0xff;
+    await writeFile(join(dir.path, 'lexical.bin'), bytes);
+    const damaged = createRecordingLogger();
+    const third = await open(base, damaged.logger);
+    expect(damaged.records.some((r) => r.code === 'INDEX_CORRUPT' && String(r.msg).includes('lexical'))).toBe(
+      true,
+    );
+    expect(third.lexicalSearch('farine œufs match penalty Azure', 10)).toEqual(before);
+  });
+
   it('catches up an index file left one change behind the database, without rebuilding or re-embedding', async () => {
     const first = await open(base);
     await first.sync([AZURE]);
