@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { benchOptionsFromArgs, runBench, runBenchWorker } from '../src/cli/bench.js';
+import { BENCH_TUNABLE } from '../src/cli/bench-task.js';
 import { processOutput } from '../src/cli/io.js';
 
 const { values } = parseArgs({
@@ -21,4 +22,12 @@ const { values } = parseArgs({
 });
 
 if (values.worker) await runBenchWorker();
-else await runBench(benchOptionsFromArgs(values, fileURLToPath(import.meta.url)), processOutput);
+else {
+  const tuning = Object.fromEntries(
+    Object.entries(process.env).filter(
+      (entry): entry is [string, string] =>
+        BENCH_TUNABLE.test(entry[0]) && entry[1] !== undefined && entry[1] !== '',
+    ),
+  );
+  await runBench(benchOptionsFromArgs(values, fileURLToPath(import.meta.url), tuning), processOutput);
+}

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { AppError, ErrorCode } from './errors.js';
 
@@ -43,6 +44,8 @@ export const configSchema = z.object({
   HNSW_EF_CONSTRUCTION: positiveInt(100),
   HNSW_EF_SEARCH: z.coerce.number().int().min(50).default(200),
   INDEX_PERSIST_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(2000),
+  INDEX_THREADS: z.coerce.number().int().min(0).max(64).default(availableParallelism()),
+  INDEX_PARALLEL_MIN_CHUNKS: z.coerce.number().int().min(0).default(20_000),
 
   MAX_QUESTION_LENGTH: z.coerce.number().int().min(10).max(4000).default(500),
   RETRIEVAL_TOP_K: z.coerce.number().int().min(1).max(50).default(6),

@@ -5,13 +5,26 @@ import { createLogger, type Logger } from './logger.js';
 import { createEmbeddings } from './rag/embeddings/index.js';
 import { createChatModel } from './rag/llm/chat-model.js';
 import { createQaService, type QaOptions, type QaService } from './rag/service.js';
-import { HnswVectorStore } from './rag/store/vector-store.js';
+import { HnswVectorStore, type HnswStoreOptions } from './rag/store/vector-store.js';
 
 /** The assembled core: what the CLI and the bot run on. */
 export interface App {
   service: QaService;
   store: HnswVectorStore;
   close(): Promise<void>;
+}
+
+/** The store's tuning, read from the configuration (shared with the benchmark, which opens its own stores). */
+export function storeOptions(
+  config: Config,
+): Pick<HnswStoreOptions, 'hnsw' | 'embedBatchSize' | 'persistDelayMs' | 'threads' | 'parallelMinChunks'> {
+  return {
+    hnsw: { m: config.HNSW_M, efConstruction: config.HNSW_EF_CONSTRUCTION, efSearch: config.HNSW_EF_SEARCH },
+    embedBatchSize: config.EMBEDDINGS_BATCH_SIZE,
+    persistDelayMs: config.INDEX_PERSIST_DELAY_MS,
+    threads: config.INDEX_THREADS,
+    parallelMinChunks: config.INDEX_PARALLEL_MIN_CHUNKS,
+  };
 }
 
 /** The service's tuning, read from the configuration (shared with the benchmark, which wires its own store). */
@@ -45,9 +58,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     dataDir: config.DATA_DIR,
     embeddings,
     logger,
-    hnsw: { m: config.HNSW_M, efConstruction: config.HNSW_EF_CONSTRUCTION, efSearch: config.HNSW_EF_SEARCH },
-    embedBatchSize: config.EMBEDDINGS_BATCH_SIZE,
-    persistDelayMs: config.INDEX_PERSIST_DELAY_MS,
+    ...storeOptions(config),
   });
   const chatModel = createChatModel(config, {
     logger,

@@ -1,4 +1,4 @@
-import { loadConfig } from '../config.js';
+import { loadConfig, type Config } from '../config.js';
 import { createSilentLogger } from '../logger.js';
 import { chunkDocument } from '../rag/chunking/index.js';
 import { createEmbeddings, type VerbatimEmbeddings } from '../rag/embeddings/index.js';
@@ -28,6 +28,8 @@ export interface BenchTask {
   workDir: string;
   /** Verbatim's configured ef (`HNSW_EF_SEARCH`), at which LangChain's index is also searched. */
   efSearch: number;
+  /** Index settings overriding the configuration's defaults (see {@link benchConfig}). */
+  tuning: Record<string, string>;
 }
 
 /** One incremental operation on a built index. */
@@ -134,6 +136,17 @@ export type SystemResult =
   | ({ system: 'verbatim' } & SystemResultBase<VerbatimRun>)
   | ({ system: 'langchain' } & SystemResultBase<LangchainRun>)
   | ({ system: 'exact' } & SystemResultBase<ExactRun>);
+
+/** Settings a bench run may take from the environment (e.g. `HNSW_M=24 npm run bench`), to compare tunings. */
+export const BENCH_TUNABLE = /^(?:HNSW_|INDEX_)/;
+
+/** The configuration a bench run measures: the defaults, with `tuning` (index settings) and `values` applied. */
+export function benchConfig(
+  tuning: Record<string, string> = {},
+  values: Record<string, string> = {},
+): Config {
+  return loadConfig({ ...tuning, ...values });
+}
 
 /**
  * The embedder Verbatim ships with for `dims` dimensions, built by `createEmbeddings` as `createApp` does (today

@@ -1,7 +1,6 @@
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadConfig } from '../config.js';
-import { qaOptions } from '../main.js';
+import { qaOptions, storeOptions } from '../main.js';
 import { createSilentLogger } from '../logger.js';
 import type { VerbatimEmbeddings } from '../rag/embeddings/index.js';
 import { retrieve } from '../rag/retrieval/hybrid.js';
@@ -25,6 +24,7 @@ import {
   type StallProbe,
 } from './bench-stats.js';
 import {
+  benchConfig,
   createBenchEmbeddings,
   type BenchTask,
   type OperationMetrics,
@@ -68,14 +68,9 @@ async function measureVerbatim(
   const logger = createSilentLogger();
   const corpusDir = join(task.workDir, 'corpus');
   await writeCorpusFiles(corpusDir, corpus.documents);
-  const config = loadConfig({ CORPUS_DIR: corpusDir, DATA_DIR: join(task.workDir, 'data') });
-  const hnsw = {
-    m: config.HNSW_M,
-    efConstruction: config.HNSW_EF_CONSTRUCTION,
-    efSearch: config.HNSW_EF_SEARCH,
-  };
+  const config = benchConfig(task.tuning, { CORPUS_DIR: corpusDir, DATA_DIR: join(task.workDir, 'data') });
   const open = (dataDir: string) =>
-    HnswVectorStore.open({ dataDir, embeddings, logger, hnsw, embedBatchSize: config.EMBEDDINGS_BATCH_SIZE });
+    HnswVectorStore.open({ dataDir, embeddings, logger, ...storeOptions(config) });
   const serviceFor = (store: HnswVectorStore): QaService =>
     createQaService({
       store,
@@ -114,9 +109,9 @@ async function measureVerbatim(
     if (ingest.result.failures.length > 0)
       throw new Error(`bench corpus: ${ingest.result.failures.length} file(s) failed to load`);
     const report = ingest.result;
-    const disk = await directorySize(dataDir);
     await store?.close();
     store = undefined;
+    const disk = await directorySize(dataDir);
     collectGarbage();
 
     const loadStarted = performance.now();
@@ -129,8 +124,8 @@ async function measureVerbatim(
       vectors.push(await embeddings.embedQuery(q));
     });
     const found: Neighbors[] = [];
-    const vector = await measureLatency(vectors, (v, i) => {
-      const hits = built.vectorSearch(v, 10);
+    const vector = await measureLatency(vectors, async (v, i) => {
+      const hits = await built.vectorSearch(v, 10);
       if (i < task.recallQueries)
         found.push({ ids: hits.map((h) => h.record.id), distances: hits.map((h) => 1 - h.score) });
     });
@@ -213,7 +208,12 @@ async function measureVerbatim(
     rssBeforeBuildBytes,
     params: {
       embedder: embeddings.id,
-      ...hnsw,
+      m: config.HNSW_M,
+      efConstruction: config.HNSW_EF_CONSTRUCTION,
+      efSearch: config.HNSW_EF_SEARCH,
+      threads: config.INDEX_THREADS,
+      parallelMinChunks: config.INDEX_PARALLEL_MIN_CHUNKS,
+      persistDelayMs: config.INDEX_PERSIST_DELAY_MS,
       embedBatchSize: config.EMBEDDINGS_BATCH_SIZE,
       topK: config.RETRIEVAL_TOP_K,
     },

@@ -2,12 +2,12 @@ import { fork } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
-import { loadConfig } from '../config.js';
 import { DEFAULT_BENCH_SEED, DEFAULT_CHUNKS_PER_DOCUMENT, parseSize } from './bench-corpus.js';
 import { runExactTask } from './bench-exact.js';
 import { runLangchainTask } from './bench-langchain.js';
 import { median, medianOfRuns, recallAtK, type LatencyStats, type Neighbors } from './bench-stats.js';
 import {
+  benchConfig,
   prepareCorpus,
   type BenchSystem,
   type BenchTask,
@@ -44,6 +44,8 @@ export interface BenchOptions {
    * system's garbage does not slow the next. `false` runs everything in this process (tests).
    */
   isolate?: false | { script: string; maxOldSpaceMb?: number };
+  /** Index settings (`HNSW_*`, `INDEX_*`) that override the configuration's defaults, to compare tunings. */
+  tuning?: Record<string, string>;
 }
 
 /** One line of the printed table, kept in the JSON so runs can be compared line by line. */
@@ -134,6 +136,7 @@ function resolveOptions(options: BenchOptions): BenchReport['options'] {
     incrementalDocuments: positive('incremental-docs', options.incrementalDocuments ?? 1000),
     isolated: options.isolate !== false && options.isolate !== undefined,
     langchain: !options.skipLangchain,
+    tuning: options.tuning ?? {},
   };
 }
 
@@ -155,6 +158,7 @@ export async function runBenchTask(task: BenchTask): Promise<SystemResult> {
 export function benchOptionsFromArgs(
   values: Record<string, string | boolean | undefined>,
   script: string,
+  tuning: Record<string, string> = {},
 ): BenchOptions {
   const number = (name: string): number | undefined => {
     const raw = values[name];
@@ -177,6 +181,7 @@ export function benchOptionsFromArgs(
     ...optional('jsonPath', typeof values.json === 'string' ? values.json : undefined),
     skipLangchain: values['skip-langchain'] === true,
     isolate: values['in-process'] === true ? false : { script },
+    tuning,
   };
 }
 
@@ -275,7 +280,7 @@ export async function runBench(
   const resolved = resolveOptions(options);
   const root = await mkdtemp(join(tmpdir(), 'verbatim-bench-'));
   const results: Partial<Record<BenchSystem, SystemResult>> = {};
-  const efSearch = loadConfig({}).HNSW_EF_SEARCH;
+  const efSearch = benchConfig(resolved.tuning).HNSW_EF_SEARCH;
   const failures: string[] = [];
   try {
     const systems: BenchSystem[] = [
@@ -296,6 +301,7 @@ export async function runBench(
         incrementalDocuments: resolved.incrementalDocuments,
         workDir: join(root, system),
         efSearch,
+        tuning: resolved.tuning,
       };
       io.err(
         `bench: ${system} on ${resolved.chunks.toLocaleString('en')} chunks, ${resolved.repeat} run(s)…`,
@@ -590,7 +596,8 @@ export function renderBenchTable(report: BenchReport): string {
     `Embedder ${embedder.id}: ${Math.round(embedder.chunksPerSecond).toLocaleString('en')} chunks/s (${(embedder.charactersPerSecond / 1e6).toFixed(2)} M characters/s) on one thread, ` +
       `${Math.round(embedder.shipped.chunksPerSecond).toLocaleString('en')} chunks/s as shipped (batches of ${embedder.shipped.batch}, ${embedder.shipped.threads} cores); ` +
       `query embedding p50 ${formatValue(embedder.query.p50, 'ms')} ms, p99 ${formatValue(embedder.query.p99, 'ms')} ms`,
-    `Verbatim: M ${report.verbatim.params.m}, efConstruction ${report.verbatim.params.efConstruction}, ef ${report.verbatim.params.efSearch}` +
+    `Verbatim: M ${report.verbatim.params.m}, efConstruction ${report.verbatim.params.efConstruction}, ef ${report.verbatim.params.efSearch}, ` +
+      `${report.verbatim.params.threads} graph thread(s) from ${report.verbatim.params.parallelMinChunks} chunks` +
       (report.langchain
         ? `; LangChain HNSWLib: M 16, efConstruction 200, ef ${report.langchain.params.efSearch}`
         : '; LangChain skipped'),

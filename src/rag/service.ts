@@ -219,7 +219,7 @@ export function createQaService(deps: QaServiceDeps): QaService {
 
   async function search(searchText: string, questionLanguage: Language | undefined, answerId: string) {
     const queryVector = await embeddings.embedQuery(searchText);
-    const retrieved = retrieve(store, searchText, queryVector, { k: options.topK });
+    const retrieved = await retrieve(store, searchText, queryVector, { k: options.topK });
     const target = corpusLanguage();
     if (
       !chatModel ||
@@ -231,7 +231,7 @@ export function createQaService(deps: QaServiceDeps): QaService {
     try {
       const translated = await complete(chatModel, buildTranslatePrompt(searchText, target), llmTimeoutMs);
       if (translated === '') return { queryVector, retrieved };
-      const second = retrieve(store, translated, await embeddings.embedQuery(translated), {
+      const second = await retrieve(store, translated, await embeddings.embedQuery(translated), {
         k: options.topK,
       });
       return { queryVector, retrieved: fuseRetrievals([retrieved, second], options.topK) };

@@ -201,7 +201,7 @@ describe('npm run bench on a tiny corpus', () => {
     expect(ingest.chunksPerSecond).toBeGreaterThan(0);
     expect(ingest.maxStallMs).toBeGreaterThanOrEqual(0);
     expect(Object.keys(disk.files)).toEqual(
-      expect.arrayContaining(['index.hnsw', 'corpus.sqlite', 'manifest.json']),
+      expect.arrayContaining(['index-0.hnsw', 'corpus.sqlite', 'manifest.json']),
     );
     expect(disk.bytes).toBeGreaterThan(0);
     expect(loadMs).toBeGreaterThan(0);

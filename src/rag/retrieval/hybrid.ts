@@ -1,8 +1,14 @@
 import type { ChunkRecord, RetrievedChunk } from '../types.js';
 
-/** The two searches hybrid retrieval fuses. {@link HnswVectorStore} provides both. */
+/**
+ * The two searches hybrid retrieval fuses. {@link HnswVectorStore} provides both; its vector search may run in
+ * worker threads, hence the promise.
+ */
 export interface SearchableIndex {
-  vectorSearch(query: number[], k: number): { record: ChunkRecord; score: number }[];
+  vectorSearch(
+    query: number[],
+    k: number,
+  ): Promise<{ record: ChunkRecord; score: number }[]> | { record: ChunkRecord; score: number }[];
   lexicalSearch(query: string, k: number): { record: ChunkRecord; score: number }[];
 }
 
@@ -21,12 +27,12 @@ export interface RetrievalOptions {
  * same chunk found by both is merged; chunks with identical text (an article stored twice) are merged too, the
  * better-ranked one kept.
  */
-export function retrieve(
+export async function retrieve(
   index: SearchableIndex,
   question: string,
   queryVector: number[],
   options: RetrievalOptions,
-): RetrievedChunk[] {
+): Promise<RetrievedChunk[]> {
   const candidates = options.candidates ?? Math.max(20, options.k * 4);
   const rrfK = options.rrfK ?? 60;
   const fused = new Map<string, RetrievedChunk>();
@@ -38,8 +44,10 @@ export function retrieve(
       fused.set(record.id, entry);
     });
   };
-  add(index.vectorSearch(queryVector, candidates), 'vectorScore');
-  add(index.lexicalSearch(question, candidates), 'lexicalScore');
+  const vector = index.vectorSearch(queryVector, candidates);
+  const lexical = index.lexicalSearch(question, candidates);
+  add(await vector, 'vectorScore');
+  add(lexical, 'lexicalScore');
 
   const byText = new Map<string, RetrievedChunk>();
   for (const entry of [...fused.values()].sort((a, b) => b.score - a.score)) {

@@ -11,8 +11,13 @@ export interface HnswParams {
   efSearch: number;
 }
 
+const checksumSchema = z.object({
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  bytes: z.number().int().min(0),
+});
+
 const manifestSchema = z.object({
-  formatVersion: z.literal(1),
+  formatVersion: z.literal(2),
   embedder: z.object({ id: z.string(), dimensions: z.number().int().positive() }),
   chunkerVersion: z.string(),
   corpusHash: z.string(),
@@ -20,7 +25,8 @@ const manifestSchema = z.object({
     documents: z.number().int().min(0),
     chunks: z.number().int().min(0),
     deletedSlots: z.number().int().min(0),
-    capacity: z.number().int().min(0),
+    /** Points in the hnsw graphs, deleted ones included. */
+    points: z.number().int().min(0),
   }),
   hnsw: z.object({
     space: z.literal('cosine'),
@@ -28,14 +34,13 @@ const manifestSchema = z.object({
     efConstruction: z.number().int().positive(),
     efSearch: z.number().int().positive(),
   }),
+  /** Worker threads holding the graphs (0: one graph on the main thread). */
+  layout: z.object({ threads: z.number().int().min(0).max(64) }),
   generation: z.number().int().min(0),
   builtAt: z.string(),
-  checksums: z.object({
-    index: z.string(),
-    indexBytes: z.number().int().min(0),
-    lexical: z.string().optional(),
-    lexicalBytes: z.number().int().min(0).optional(),
-  }),
+  /** One hnsw file per graph, in graph order, with its size and SHA-256. */
+  graphs: z.array(checksumSchema.extend({ file: z.string().regex(/^index-\d+\.hnsw$/) })).min(1),
+  lexical: checksumSchema,
 });
 
 /**

@@ -1,20 +1,20 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Document, type DocumentInterface } from '@langchain/core/documents';
 import { VectorStore } from '@langchain/core/vectorstores';
-import hnswlib from 'hnswlib-node';
 import type { Logger } from '../../logger.js';
 import { CHUNKER_VERSION, chunkDocument } from '../chunking/index.js';
 import type { VerbatimEmbeddings } from '../embeddings/types.js';
 import type { Chunk, ChunkRecord, Sentence, SourceDocument } from '../types.js';
 import { publishAtomically, sha256File } from './atomic-file.js';
+import { Checkpointer } from './checkpointer.js';
 import { CorpusDatabase, type StoredChunk, type StoredDocument } from './database.js';
+import { CorruptGraphError, type FileChecksum } from './hnsw-shard.js';
+import { ShardedIndex, type GraphLayout, type IndexPoint } from './hnsw-shards.js';
 import { LexicalIndex, type LexicalHit } from './lexical.js';
 import { corpusHash, readManifest, writeManifest, type HnswParams, type IndexManifest } from './manifest.js';
-
-const { HierarchicalNSW } = hnswlib;
-type Hnsw = InstanceType<typeof HierarchicalNSW>;
 
 /** Progress of a corpus update, for progress bars. */
 export interface SyncProgress {
@@ -62,6 +62,13 @@ export interface HnswStoreOptions {
    * crash is caught up from it on the next start.
    */
   persistDelayMs?: number;
+  /**
+   * Worker threads for a large index: one hnsw graph each, built and searched in parallel (0: always one graph on
+   * the main thread). Defaults to the number of cores.
+   */
+  threads?: number;
+  /** Chunks from which the graphs move to worker threads; below it one graph on the main thread answers faster. */
+  parallelMinChunks?: number;
 }
 
 interface Snapshot {
@@ -70,6 +77,8 @@ interface Snapshot {
   records: Map<number, ChunkRecord>;
   documents: Map<string, StoredDocument>;
   chunkCounts: Map<string, number>;
+  /** Labels at or above this are not served yet (every label the snapshot serves is below it). */
+  labelLimit: number;
 }
 
 function countChunks(records: Map<number, ChunkRecord>): Map<string, number> {
@@ -79,11 +88,13 @@ function countChunks(records: Map<number, ChunkRecord>): Map<string, number> {
 }
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
-const INDEX_FILE = 'index.hnsw';
+const graphFile = (i: number) => `index-${i}.hnsw`;
+const GRAPH_FILE = /^index(?:-\d+)?\.hnsw$/;
 const MANIFEST_FILE = 'manifest.json';
 const LEXICAL_FILE = 'lexical.bin';
 const DATABASE_FILE = 'corpus.sqlite';
 const DEFAULT_HNSW = { m: 16, efConstruction: 100, efSearch: 200 };
+const DEFAULT_PARALLEL_MIN_CHUNKS = 20_000;
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
@@ -102,48 +113,59 @@ function toRecord(chunk: StoredChunk, doc: StoredDocument): ChunkRecord {
 }
 
 /**
- * The index: documents, chunks and vectors in SQLite (the durable truth), an hnswlib-node index derived from them,
+ * The index: documents, chunks and vectors in SQLite (the durable truth), hnswlib-node graphs derived from them,
  * and a BM25 index over the same chunks, exposed through LangChain's `VectorStore`.
  *
- * Concurrency: every change runs under one writer lock, so `addPoint`, `markDelete` and `resizeIndex` never run
- * while `writeIndex` is pending. Queries read an immutable snapshot (visible labels and documents); a change adds
- * its points invisibly, then swaps the snapshot in one assignment, then hides the old points. A reader therefore sees
- * either the old corpus or the new one, never a mix. Loads and rebuilds go into a new hnsw object that replaces the
- * old reference, since `readIndex` on an object being searched crashes the process.
+ * Graphs: a small index is one graph on the main thread; from `parallelMinChunks` chunks it is one graph per worker
+ * thread, built and searched in parallel (see {@link ShardedIndex}). The layout is chosen when the graphs are built
+ * from scratch (first ingest, a change larger than the index, compaction, damage) and recorded in the manifest.
  *
- * Durability: the SQLite transaction commits first; then the hnsw file and the manifest are published atomically.
- * A crash between the two leaves a manifest whose generation or checksum no longer matches, and the index is rebuilt
- * from the stored vectors on the next start (no re-embedding).
+ * Concurrency: every change runs under one writer lock. Queries read an immutable snapshot (served labels and
+ * documents); a change adds its points while they are hidden from searches (labels at or above the snapshot's
+ * `labelLimit`), then swaps the snapshot in one assignment, then deletes the old points. A reader therefore sees
+ * either the old corpus or the new one, never a mix.
+ *
+ * Durability: the SQLite transaction commits first; then the hnsw files, the BM25 file and the manifest are
+ * published atomically. Every file is checked against the manifest's size and SHA-256 before it is parsed; a file
+ * that does not match is rebuilt from the stored vectors (no re-embedding), and a sound one a few changes behind the
+ * database is caught up from it.
  */
 export class HnswVectorStore extends VectorStore {
   declare FilterType: (record: ChunkRecord) => boolean;
   override embeddings: VerbatimEmbeddings;
 
   private readonly db: CorpusDatabase;
+  private readonly checkpointer: Checkpointer;
   private readonly logger: Logger;
-  private readonly paths: { index: string; manifest: string; lexical: string };
+  private readonly dataDir: string;
+  private readonly paths: { manifest: string; lexical: string };
   private readonly params: HnswParams;
   private readonly maxDeletedRatio: number;
   private readonly embedBatchSize: number;
   private readonly persistDelayMs: number;
+  private readonly threads: number;
+  private readonly parallelMinChunks: number;
   private persistTimer: NodeJS.Timeout | undefined;
-  private index: Hnsw;
+  private index: ShardedIndex;
+  /** Points in the graphs, deleted ones included. */
+  private points = 0;
   private lexical = new LexicalIndex();
   private snapshot: Snapshot;
   private deletedSlots = 0;
   private writeLock: Promise<unknown> = Promise.resolve();
   private currentManifest: IndexManifest | undefined;
   private needsFullRebuild = false;
-  /** True while the graph holds points of a change that the served snapshot does not include yet. */
+  /** True while the graphs hold points of a change that the served snapshot does not include yet. */
   private hiddenPoints = false;
 
   private constructor(options: HnswStoreOptions, db: CorpusDatabase) {
     super(options.embeddings, {});
     this.embeddings = options.embeddings;
     this.db = db;
+    this.checkpointer = new Checkpointer(join(options.dataDir, DATABASE_FILE));
     this.logger = options.logger;
+    this.dataDir = options.dataDir;
     this.paths = {
-      index: join(options.dataDir, INDEX_FILE),
       manifest: join(options.dataDir, MANIFEST_FILE),
       lexical: join(options.dataDir, LEXICAL_FILE),
     };
@@ -151,13 +173,16 @@ export class HnswVectorStore extends VectorStore {
     this.maxDeletedRatio = options.maxDeletedRatio ?? 0.25;
     this.embedBatchSize = options.embedBatchSize ?? 64;
     this.persistDelayMs = options.persistDelayMs ?? 0;
-    this.index = this.createIndex(1024);
+    this.threads = options.threads ?? availableParallelism();
+    this.parallelMinChunks = options.parallelMinChunks ?? DEFAULT_PARALLEL_MIN_CHUNKS;
+    this.index = this.createIndex({ threads: 0 });
     this.snapshot = {
       generation: 0,
       corpusHash: corpusHash([]),
       records: new Map(),
       documents: new Map(),
       chunkCounts: new Map(),
+      labelLimit: 0,
     };
   }
 
@@ -168,12 +193,18 @@ export class HnswVectorStore extends VectorStore {
   /**
    * Opens (or creates) the store in `dataDir`. The manifest is checked against the embedder and chunker: on a
    * mismatch the stored corpus is dropped and the next {@link sync} re-embeds everything. A missing, truncated or
-   * corrupted hnsw file is rebuilt from the stored vectors.
+   * corrupted index file is rebuilt from the stored vectors.
    */
   static async open(options: HnswStoreOptions): Promise<HnswVectorStore> {
     await mkdir(options.dataDir, { recursive: true });
     const store = new HnswVectorStore(options, new CorpusDatabase(join(options.dataDir, DATABASE_FILE)));
-    await store.load();
+    try {
+      await store.load();
+    } catch (err) {
+      await store.index.close();
+      store.db.close();
+      throw err;
+    }
     return store;
   }
 
@@ -198,6 +229,11 @@ export class HnswVectorStore extends VectorStore {
 
   get chunkCount(): number {
     return this.snapshot.records.size;
+  }
+
+  /** Number of hnsw graphs and where they live. */
+  get graphLayout(): { graphs: number; threads: number } {
+    return { graphs: this.index.graphCount, threads: this.index.layout.threads };
   }
 
   /** Version of the served corpus: changes whenever a document is added, changed or removed. */
@@ -269,35 +305,34 @@ export class HnswVectorStore extends VectorStore {
     k: number,
     filter?: this['FilterType'],
   ): Promise<[Document, number][]> {
-    return this.vectorSearch(query, k, filter).map(({ record, score }) => [
+    return (await this.vectorSearch(query, k, filter)).map(({ record, score }) => [
       new Document({ pageContent: record.text, metadata: { ...record }, id: record.id }),
       score,
     ]);
   }
 
-  /** Nearest chunks by cosine similarity, among those the current snapshot serves. */
-  vectorSearch(
-    query: number[],
+  /**
+   * Nearest chunks by cosine similarity, among those the current snapshot serves. With a `filter`, candidates are
+   * fetched in growing rounds until `k` pass it or every chunk has been considered.
+   */
+  async vectorSearch(
+    query: ArrayLike<number>,
     k: number,
     filter?: (record: ChunkRecord) => boolean,
-  ): { record: ChunkRecord; score: number }[] {
-    const { records } = this.snapshot;
-    if (records.size === 0) return [];
+  ): Promise<{ record: ChunkRecord; score: number }[]> {
+    const { records, labelLimit } = this.snapshot;
+    if (records.size === 0 || k <= 0) return [];
     const index = this.index;
-    const n = Math.min(k, records.size);
-    // The filter callback costs a JavaScript call per visited node: only pay it while a change has points in the
-    // graph that the snapshot does not serve yet, or when the caller filters.
-    const result =
-      this.hiddenPoints || filter
-        ? index.searchKnn(query, n, (label) => {
-            const record = records.get(label);
-            return record !== undefined && (!filter || filter(record));
-          })
-        : index.searchKnn(query, n);
-    return result.neighbors.flatMap((label, i) => {
-      const record = records.get(label);
-      return record ? [{ record, score: 1 - (result.distances[i] ?? 1) }] : [];
-    });
+    const visibleBelow = this.hiddenPoints ? labelLimit : Infinity;
+    for (let want = filter ? Math.max(4 * k, 32) : k; ; want *= 4) {
+      const n = Math.min(want, records.size);
+      const hits = await index.search(query, n, visibleBelow);
+      const found = hits.labels.flatMap((label, i) => {
+        const record = records.get(label);
+        return record && (!filter || filter(record)) ? [{ record, score: 1 - (hits.distances[i] ?? 1) }] : [];
+      });
+      if (found.length >= k || n >= records.size) return found.slice(0, k);
+    }
   }
 
   /** Best chunks by BM25, among those the current snapshot serves. */
@@ -311,15 +346,19 @@ export class HnswVectorStore extends VectorStore {
       });
   }
 
-  /** Waits for pending changes, writes a debounced index file, then closes the database. */
+  /** Waits for pending changes, writes a debounced index file, then closes the database and the graph workers. */
   async close(): Promise<void> {
     await this.exclusive(async () => {
-      if (this.persistTimer) {
-        clearTimeout(this.persistTimer);
-        this.persistTimer = undefined;
-        await this.persist(this.snapshot.generation);
+      try {
+        if (this.persistTimer) {
+          clearTimeout(this.persistTimer);
+          this.persistTimer = undefined;
+          await this.persist(this.snapshot.generation);
+        }
+      } finally {
+        await Promise.all([this.index.close(), this.checkpointer.close()]);
+        this.db.close();
       }
-      this.db.close();
     });
   }
 
@@ -344,16 +383,21 @@ export class HnswVectorStore extends VectorStore {
     return run;
   }
 
-  private createIndex(capacity: number): Hnsw {
-    const index = new HierarchicalNSW(this.params.space, this.embeddings.dimensions);
-    index.initIndex({
-      maxElements: Math.max(capacity, 16),
-      m: this.params.m,
-      efConstruction: this.params.efConstruction,
-      randomSeed: 100,
-    });
-    index.setEf(this.params.efSearch);
-    return index;
+  private createIndex(layout: GraphLayout): ShardedIndex {
+    return ShardedIndex.create(
+      {
+        dimensions: this.embeddings.dimensions,
+        m: this.params.m,
+        efConstruction: this.params.efConstruction,
+        efSearch: this.params.efSearch,
+      },
+      layout,
+    );
+  }
+
+  /** Where the graphs of an index of `chunks` chunks should live. */
+  private layoutFor(chunks: number): GraphLayout {
+    return { threads: this.threads > 0 && chunks >= this.parallelMinChunks ? this.threads : 0 };
   }
 
   private expectedIdentity() {
@@ -382,31 +426,40 @@ export class HnswVectorStore extends VectorStore {
     const generation = Number(meta.generation ?? 0);
     const manifest = await readManifest(this.paths.manifest);
     const chunkCount = this.db.countChunks();
-    const problem = await this.checkIndexFile(manifest);
-    let index: Hnsw;
+    let problem = this.checkManifest(manifest);
     let stale = false;
     if (problem === undefined && manifest) {
-      index = new HierarchicalNSW(this.params.space, this.embeddings.dimensions);
-      await index.readIndex(this.paths.index);
-      index.setEf(this.params.efSearch);
-      this.deletedSlots = manifest.counts.deletedSlots;
-      if (manifest.generation !== generation || manifest.counts.chunks !== chunkCount) {
-        // A sound index file a few changes behind the database (persisting is debounced, or a crash came between
-        // the commit and the write): bring it up to date from the stored vectors instead of rebuilding it.
-        stale = true;
-        this.logger.info(
-          { indexGeneration: manifest.generation, databaseGeneration: generation },
-          'hnsw index behind the database: catching up',
+      const index = this.createIndex(manifest.layout);
+      try {
+        await index.load(
+          manifest.graphs.map((g) => ({ path: join(this.dataDir, g.file), expected: g as FileChecksum })),
         );
-        await this.catchUp(index);
+        this.replaceIndex(index);
+        this.points = manifest.counts.points;
+        this.deletedSlots = manifest.counts.deletedSlots;
+        if (manifest.generation !== generation || manifest.counts.chunks !== chunkCount) {
+          // A sound index a few changes behind the database (persisting is debounced, or a crash came between the
+          // commit and the write): bring it up to date from the stored vectors instead of rebuilding it.
+          stale = true;
+          this.logger.info(
+            { indexGeneration: manifest.generation, databaseGeneration: generation },
+            'hnsw index behind the database: catching up',
+          );
+          await this.catchUp();
+        }
+      } catch (err) {
+        await index.close();
+        if (!(err instanceof CorruptGraphError)) throw err;
+        problem = err.message;
       }
-    } else {
+    }
+    if (problem !== undefined) {
       if (chunkCount > 0)
         this.logger.warn(
           { code: 'INDEX_CORRUPT', problem },
-          'hnsw index file unusable: rebuilding it from stored vectors',
+          'hnsw index unusable: rebuilding it from stored vectors',
         );
-      index = await this.buildIndexFromDatabase(chunkCount);
+      await this.rebuildFromDatabase(chunkCount);
     }
     const saved = problem === undefined && !stale ? await this.loadLexical(manifest) : undefined;
     const lexical = saved ?? new LexicalIndex();
@@ -418,7 +471,6 @@ export class HnswVectorStore extends VectorStore {
       records.set(chunk.label, toRecord(chunk, doc));
       if (!saved) lexical.add(chunk.label, chunk.text);
     }
-    this.index = index;
     this.lexical = lexical;
     this.snapshot = {
       generation,
@@ -426,21 +478,44 @@ export class HnswVectorStore extends VectorStore {
       records,
       documents: byId,
       chunkCounts: countChunks(records),
+      labelLimit: this.db.nextLabel(),
     };
     // A rebuilt BM25 index (first start after an upgrade, or a damaged file) is saved so the next start skips it.
     if (problem !== undefined || stale || (!saved && records.size > 0)) await this.persist(generation);
     else this.currentManifest = manifest;
   }
 
+  private replaceIndex(index: ShardedIndex): void {
+    const previous = this.index;
+    this.index = index;
+    if (previous !== index) void previous.close();
+  }
+
+  /** Why the manifest cannot describe the served index, or `undefined` when it can. */
+  private checkManifest(manifest: IndexManifest | undefined): string | undefined {
+    if (!manifest) return 'manifest missing or invalid';
+    if (
+      manifest.embedder.id !== this.embeddings.id ||
+      manifest.embedder.dimensions !== this.embeddings.dimensions
+    )
+      return 'embedder differs';
+    if (manifest.chunkerVersion !== CHUNKER_VERSION) return 'chunker differs';
+    if (manifest.hnsw.m !== this.params.m || manifest.hnsw.efConstruction !== this.params.efConstruction)
+      return 'hnsw parameters differ';
+    if (manifest.graphs.length !== Math.max(1, manifest.layout.threads))
+      return 'graph files do not match the layout';
+    if (manifest.layout.threads > 0 && this.threads === 0) return 'graph threads disabled';
+    return undefined;
+  }
+
   /** The saved BM25 index when its file matches the manifest; `undefined` means rebuild it from the chunk texts. */
   private async loadLexical(manifest: IndexManifest | undefined): Promise<LexicalIndex | undefined> {
-    const expected = manifest?.checksums.lexical;
-    if (!expected) return undefined;
+    if (!manifest) return undefined;
     try {
       const bytes = await readFile(this.paths.lexical);
       if (
-        bytes.length !== manifest.checksums.lexicalBytes ||
-        createHash('sha256').update(bytes).digest('hex') !== expected
+        bytes.length !== manifest.lexical.bytes ||
+        createHash('sha256').update(bytes).digest('hex') !== manifest.lexical.sha256
       ) {
         this.logger.warn(
           { code: 'INDEX_CORRUPT' },
@@ -455,61 +530,56 @@ export class HnswVectorStore extends VectorStore {
     }
   }
 
-  /** Adds the stored chunks an index lacks and hides the ones the database no longer has. */
-  private async catchUp(index: Hnsw): Promise<void> {
-    const inIndex = new Set(index.getIdsList());
+  /** Adds the stored chunks the graphs lack and deletes the ones the database no longer has. */
+  private async catchUp(): Promise<void> {
+    const inIndex = new Set(await this.index.ids());
     const inDatabase = new Set<number>();
-    let added = 0;
+    let batch: IndexPoint[] = [];
     for (const chunk of this.db.iterateChunks()) {
       inDatabase.add(chunk.label);
       if (inIndex.has(chunk.label)) continue;
-      if (index.getCurrentCount() >= index.getMaxElements())
-        index.resizeIndex(Math.max(16, index.getMaxElements() * 2));
-      index.addPoint(Array.from(chunk.vector), chunk.label);
-      if (++added % 100 === 0) await yieldToEventLoop();
-    }
-    for (const label of inIndex) {
-      if (inDatabase.has(label)) continue;
-      try {
-        index.markDelete(label);
-        this.deletedSlots += 1;
-      } catch {
-        // already marked deleted in the file
+      batch.push({ label: chunk.label, vector: chunk.vector });
+      if (batch.length >= 1000) {
+        await this.index.add(batch);
+        this.points += batch.length;
+        batch = [];
       }
     }
+    await this.index.add(batch);
+    this.points += batch.length;
+    const gone = [...inIndex].filter((label) => !inDatabase.has(label));
+    this.deletedSlots += await this.index.markDelete(gone);
   }
 
-  /** Whether the index file is sound and built as configured (it may still be behind the database). */
-  private async checkIndexFile(manifest: IndexManifest | undefined): Promise<string | undefined> {
-    if (!manifest) return 'manifest missing or invalid';
-    if (
-      manifest.embedder.id !== this.embeddings.id ||
-      manifest.embedder.dimensions !== this.embeddings.dimensions
-    )
-      return 'embedder differs';
-    if (manifest.chunkerVersion !== CHUNKER_VERSION) return 'chunker differs';
-    if (manifest.hnsw.m !== this.params.m || manifest.hnsw.efConstruction !== this.params.efConstruction)
-      return 'hnsw parameters differ';
+  /** Builds new graphs from every stored vector (plus `extra` points the database does not hold yet). */
+  private async rebuildFromDatabase(
+    chunkCount: number,
+    extra: readonly IndexPoint[] = [],
+  ): Promise<ShardedIndex> {
+    const total = chunkCount + extra.length;
+    const index = this.createIndex(this.layoutFor(total));
     try {
-      const size = (await stat(this.paths.index)).size;
-      if (size !== manifest.checksums.indexBytes)
-        return `index file is ${size} bytes, manifest says ${manifest.checksums.indexBytes}`;
-      if ((await sha256File(this.paths.index)) !== manifest.checksums.index)
-        return 'index file checksum mismatch';
-    } catch {
-      return 'index file missing';
+      await index.reset(Math.ceil(total * 1.1));
+      let batch: IndexPoint[] = [];
+      let adding = Promise.resolve();
+      for (const chunk of this.db.iterateChunks()) {
+        batch.push({ label: chunk.label, vector: chunk.vector });
+        if (batch.length >= 4096) {
+          const points = batch;
+          batch = [];
+          await adding;
+          adding = index.add(points);
+          await yieldToEventLoop();
+        }
+      }
+      await adding;
+      await index.add([...batch, ...extra]);
+    } catch (err) {
+      await index.close();
+      throw err;
     }
-    return undefined;
-  }
-
-  private async buildIndexFromDatabase(chunkCount: number): Promise<Hnsw> {
-    const index = this.createIndex(Math.ceil(chunkCount * 1.25));
-    let added = 0;
-    for (const chunk of this.db.iterateChunks()) {
-      index.addPoint(Array.from(chunk.vector), chunk.label);
-      added += 1;
-      if (added % 100 === 0) await yieldToEventLoop();
-    }
+    this.replaceIndex(index);
+    this.points = total;
     this.deletedSlots = 0;
     return index;
   }
@@ -629,25 +699,64 @@ export class HnswVectorStore extends VectorStore {
     const finalDocuments = [...survivors, ...upserts.map((u) => u.document)];
     const newCorpusHash = corpusHash(finalDocuments);
     const oldLabels = this.db.labelsOfDocuments(dropIds);
-    await this.db.apply(
-      {
-        removeDocumentIds: dropIds,
-        upsertDocuments: upserts,
-        meta: {
-          ...this.expectedIdentity(),
-          generation: String(generation),
-          nextLabel: String(nextLabel),
-          corpusHash: newCorpusHash,
+    const newChunks = upserts.flatMap((u) => u.chunks);
+    const newPoints = newChunks.map((c): IndexPoint => ({ label: c.label, vector: c.vector }));
+    const liveBefore = this.snapshot.records.size;
+    const total = liveBefore - oldLabels.length + newChunks.length;
+    // A change larger than the index (first ingest, re-embedding) builds new graphs, laid out for the new size.
+    const freshGraphs =
+      rebuilt ||
+      (newChunks.length >= Math.max(1, liveBefore) &&
+        this.layoutFor(total).threads !== this.index.layout.threads);
+    let kept: IndexPoint[] = [];
+    if (freshGraphs && total > newChunks.length) {
+      const droppedLabels = new Set(oldLabels);
+      for (const chunk of this.db.iterateChunks())
+        if (!droppedLabels.has(chunk.label)) kept.push({ label: chunk.label, vector: chunk.vector });
+    }
+    const target = freshGraphs ? this.createIndex(this.layoutFor(total)) : this.index;
+    this.hiddenPoints = true;
+    // The graphs are built (in worker threads for a large index) while this thread stores the change.
+    const indexing = (async () => {
+      if (freshGraphs) await target.reset(Math.ceil(total * 1.1));
+      const points = kept.length > 0 ? [...kept, ...newPoints] : newPoints;
+      kept = [];
+      await target.add(points, (done) => onProgress?.({ phase: 'indexing', done, total: points.length }));
+    })();
+    indexing.catch(() => undefined);
+    try {
+      await this.db.apply(
+        {
+          removeDocumentIds: dropIds,
+          upsertDocuments: upserts,
+          meta: {
+            ...this.expectedIdentity(),
+            generation: String(generation),
+            nextLabel: String(nextLabel),
+            corpusHash: newCorpusHash,
+          },
         },
-      },
-      yieldToEventLoop,
-    );
+        yieldToEventLoop,
+      );
+    } catch (err) {
+      await indexing.catch(() => undefined);
+      if (freshGraphs) await target.close();
+      else await this.rebuildFromDatabase(this.db.countChunks());
+      this.hiddenPoints = false;
+      throw err;
+    }
     this.needsFullRebuild = false;
+    // A bulk change leaves a write-ahead log as large as the data: fold it back so the disk holds one copy.
+    const checkpoint =
+      upserts.length + dropIds.length > 100 ? this.checkpointer.checkpoint() : Promise.resolve();
+    checkpoint.catch(() => undefined);
     lap('storingMs');
 
-    const newChunks = upserts.flatMap((u) => u.chunks);
-    this.hiddenPoints = true;
-    await this.addPoints(newChunks, onProgress);
+    for (let i = 0; i < newChunks.length; i += 1) {
+      const chunk = newChunks[i] as StoredChunk;
+      this.lexical.add(chunk.label, chunk.text);
+      if ((i + 1) % 500 === 0) await yieldToEventLoop();
+    }
     const records = new Map(this.snapshot.records);
     const documents = new Map(this.snapshot.documents);
     const chunkCounts = new Map(this.snapshot.chunkCounts);
@@ -667,29 +776,38 @@ export class HnswVectorStore extends VectorStore {
         await yieldToEventLoop();
       }
     }
-    this.snapshot = { generation, corpusHash: newCorpusHash, records, documents, chunkCounts };
-
-    for (const label of oldLabels) {
-      this.lexical.remove(label);
-      try {
-        this.index.markDelete(label);
-        this.deletedSlots += 1;
-      } catch {
-        // the label was never in this index object (rebuilt from the database after the change)
-      }
+    let graphsRebuilt = false;
+    try {
+      await indexing;
+    } catch (err) {
+      this.logger.error({ err }, 'indexing failed: rebuilding the hnsw graphs from the database');
+      if (freshGraphs) await target.close();
+      await this.rebuildFromDatabase(this.db.countChunks());
+      graphsRebuilt = true;
     }
+    if (freshGraphs && !graphsRebuilt) {
+      this.replaceIndex(target);
+      this.points = total;
+      this.deletedSlots = 0;
+    } else if (!graphsRebuilt) this.points += newChunks.length;
+    this.snapshot = {
+      generation,
+      corpusHash: newCorpusHash,
+      records,
+      documents,
+      chunkCounts,
+      labelLimit: nextLabel,
+    };
+
+    for (const label of oldLabels) this.lexical.remove(label);
+    if (!freshGraphs && !graphsRebuilt) this.deletedSlots += await this.index.markDelete(oldLabels);
     this.hiddenPoints = false;
-    if (
-      this.deletedSlots > 0 &&
-      this.deletedSlots / Math.max(1, this.index.getCurrentCount()) > this.maxDeletedRatio
-    ) {
-      this.logger.info(
-        { deletedSlots: this.deletedSlots, total: this.index.getCurrentCount() },
-        'compacting hnsw index',
-      );
-      this.index = await this.buildIndexFromDatabase(this.db.countChunks());
+    if (this.deletedSlots > 0 && this.deletedSlots / Math.max(1, this.points) > this.maxDeletedRatio) {
+      this.logger.info({ deletedSlots: this.deletedSlots, total: this.points }, 'compacting hnsw index');
+      await this.rebuildFromDatabase(this.db.countChunks());
     }
     lap('indexingMs');
+    await checkpoint.catch((err: unknown) => this.logger.warn({ err }, 'database checkpoint failed'));
     await this.schedulePersist();
     lap('persistingMs');
     report.chunks = records.size;
@@ -697,36 +815,22 @@ export class HnswVectorStore extends VectorStore {
     return report;
   }
 
-  private async addPoints(chunks: StoredChunk[], onProgress?: (p: SyncProgress) => void): Promise<void> {
-    const needed = this.index.getCurrentCount() + chunks.length;
-    if (needed > this.index.getMaxElements())
-      this.index.resizeIndex(Math.max(needed, this.index.getMaxElements() * 2));
-    for (let i = 0; i < chunks.length; i += 1) {
-      const chunk = chunks[i] as StoredChunk;
-      this.index.addPoint(Array.from(chunk.vector), chunk.label);
-      this.lexical.add(chunk.label, chunk.text);
-      if ((i + 1) % 100 === 0) {
-        onProgress?.({ phase: 'indexing', done: i + 1, total: chunks.length });
-        await yieldToEventLoop();
-      }
-    }
-    onProgress?.({ phase: 'indexing', done: chunks.length, total: chunks.length });
-  }
-
   private async persist(generation: number): Promise<void> {
     const index = this.index;
-    await publishAtomically(this.paths.index, async (temporary) => {
-      await index.writeIndex(temporary);
-    });
+    const graphs = await Promise.all(
+      Array.from({ length: index.graphCount }, async (_, i) => {
+        const file = graphFile(i);
+        const path = join(this.dataDir, file);
+        await publishAtomically(path, (temporary) => index.saveGraph(i, temporary));
+        const [sha, bytes] = await Promise.all([sha256File(path), stat(path).then((s) => s.size)]);
+        return { file, sha256: sha, bytes };
+      }),
+    );
     const lexicalBytes = this.lexical.serialize();
     await publishAtomically(this.paths.lexical, (temporary) => writeFile(temporary, lexicalBytes));
-    const [checksum, size] = await Promise.all([
-      sha256File(this.paths.index),
-      stat(this.paths.index).then((s) => s.size),
-    ]);
     const documents = [...this.snapshot.documents.values()];
     const manifest: IndexManifest = {
-      formatVersion: 1,
+      formatVersion: 2,
       embedder: { id: this.embeddings.id, dimensions: this.embeddings.dimensions },
       chunkerVersion: CHUNKER_VERSION,
       corpusHash: corpusHash(documents),
@@ -734,26 +838,31 @@ export class HnswVectorStore extends VectorStore {
         documents: documents.length,
         chunks: this.snapshot.records.size,
         deletedSlots: this.deletedSlots,
-        capacity: index.getMaxElements(),
+        points: this.points,
       },
       hnsw: this.params,
+      layout: index.layout,
       generation,
       builtAt: new Date().toISOString(),
-      checksums: {
-        index: checksum,
-        indexBytes: size,
-        lexical: createHash('sha256').update(lexicalBytes).digest('hex'),
-        lexicalBytes: lexicalBytes.length,
+      graphs,
+      lexical: {
+        sha256: createHash('sha256').update(lexicalBytes).digest('hex'),
+        bytes: lexicalBytes.length,
       },
     };
     await writeManifest(this.paths.manifest, manifest);
     this.currentManifest = manifest;
+    const current = new Set(graphs.map((g) => g.file));
+    for (const name of await readdir(this.dataDir))
+      if (GRAPH_FILE.test(name) && !current.has(name)) await rm(join(this.dataDir, name), { force: true });
   }
 
   /** Deletes every file of the store in `dataDir` (for tests and `--rebuild`). */
   static async destroy(dataDir: string): Promise<void> {
+    const names = await readdir(dataDir).catch(() => [] as string[]);
+    for (const name of names.filter((n) => GRAPH_FILE.test(n)))
+      await rm(join(dataDir, name), { force: true });
     for (const file of [
-      INDEX_FILE,
       MANIFEST_FILE,
       LEXICAL_FILE,
       DATABASE_FILE,

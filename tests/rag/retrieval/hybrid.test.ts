@@ -26,26 +26,26 @@ function index(vector: ChunkRecord[], lexical: ChunkRecord[]): SearchableIndex {
 }
 
 describe('retrieve', () => {
-  it('ranks first a chunk both searches agree on, with both scores kept', () => {
+  it('ranks first a chunk both searches agree on, with both scores kept', async () => {
     const a = record('a#0');
     const b = record('b#0');
     const c = record('c#0');
-    const results = retrieve(index([a, b, c], [b]), 'q', [], { k: 3 });
+    const results = await retrieve(index([a, b, c], [b]), 'q', [], { k: 3 });
     expect(results.map((r) => r.chunk.id)).toEqual(['b#0', 'a#0', 'c#0']);
     expect(results[0]).toMatchObject({ vectorScore: expect.closeTo(0.8, 5), lexicalScore: 10 });
     expect(results[1]?.lexicalScore).toBeUndefined();
   });
 
-  it('merges chunks with the same text, keeping the better ranked', () => {
+  it('merges chunks with the same text, keeping the better ranked', async () => {
     const original = record('a#0', 'Amazon reste silencieuse.');
     const copy = record('copy#0', 'Amazon  reste silencieuse.');
-    const results = retrieve(index([original, copy], [original]), 'q', [], { k: 5 });
+    const results = await retrieve(index([original, copy], [original]), 'q', [], { k: 5 });
     expect(results.map((r) => r.chunk.id)).toEqual(['a#0']);
   });
 
-  it('returns at most k chunks, and none from empty searches', () => {
+  it('returns at most k chunks, and none from empty searches', async () => {
     const many = Array.from({ length: 10 }, (_, i) => record(`d${i}#0`));
-    expect(retrieve(index(many, many), 'q', [], { k: 4 })).toHaveLength(4);
-    expect(retrieve(index([], []), 'q', [], { k: 4 })).toEqual([]);
+    expect(await retrieve(index(many, many), 'q', [], { k: 4 })).toHaveLength(4);
+    expect(await retrieve(index([], []), 'q', [], { k: 4 })).toEqual([]);
   });
 });

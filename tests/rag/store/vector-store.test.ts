@@ -54,7 +54,7 @@ describe('HnswVectorStore', () => {
     return store;
   };
   const topDoc = async (store: HnswVectorStore, question: string) =>
-    store.vectorSearch(await base.embedQuery(question), 1)[0]?.record.docId;
+    (await store.vectorSearch(await base.embedQuery(question), 1))[0]?.record.docId;
 
   beforeEach(async () => {
     dir = await temporaryDirectory();
@@ -78,7 +78,7 @@ describe('HnswVectorStore', () => {
       counts: { documents: 2, chunks: store.chunkCount },
       hnsw: { space: 'cosine', efSearch: 200 },
     });
-    expect(manifest.checksums.index).toMatch(/^[0-9a-f]{64}$/);
+    expect(manifest.graphs[0].sha256).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it('works through LangChain interfaces: similaritySearch, asRetriever, addDocuments and delete', async () => {
@@ -131,7 +131,7 @@ describe('HnswVectorStore', () => {
     expect(store.lexicalSearch('farine', 5).map((h) => h.record.docId)).toContain('recette');
     const report = await store.remove(['recette']);
     expect(report.removed).toEqual(['recette']);
-    const vector = store.vectorSearch(await base.embedQuery('pâte à crêpes farine œufs lait'), 10);
+    const vector = await store.vectorSearch(await base.embedQuery('pâte à crêpes farine œufs lait'), 10);
     expect(vector.map((h) => h.record.docId)).not.toContain('recette');
     expect(store.lexicalSearch('farine œufs lait crêpes', 10).map((h) => h.record.docId)).not.toContain(
       'recette',
@@ -154,7 +154,9 @@ describe('HnswVectorStore', () => {
     expect(report.rebuilt).toBe(true);
     expect(report.changed).toEqual(['azure']);
     expect(second.manifest?.embedder).toEqual({ id: other.id, dimensions: 256 });
-    expect(second.vectorSearch(await other.embedQuery('Azure Microsoft'), 1)[0]?.record.docId).toBe('azure');
+    expect((await second.vectorSearch(await other.embedQuery('Azure Microsoft'), 1))[0]?.record.docId).toBe(
+      'azure',
+    );
   });
 
   it.each([
@@ -175,7 +177,7 @@ describe('HnswVectorStore', () => {
       const first = await open(counting.embeddings);
       await first.sync([AZURE, RECIPE]);
       await first.close();
-      await damage(join(dir.path, 'index.hnsw'));
+      await damage(join(dir.path, 'index-0.hnsw'));
       const embedded = counting.state.texts;
 
       const { logger, records } = createRecordingLogger();
@@ -185,7 +187,7 @@ describe('HnswVectorStore', () => {
       expect(second.chunkCount).toBe(first.chunkCount);
       expect(await topDoc(second, 'crêpes farine')).toBe('recette');
       const manifest = JSON.parse(await readFile(join(dir.path, 'manifest.json'), 'utf8'));
-      expect(manifest.checksums.indexBytes).toBe((await stat(join(dir.path, 'index.hnsw'))).size);
+      expect(manifest.graphs[0].bytes).toBe((await stat(join(dir.path, 'index-0.hnsw'))).size);
     },
   );
 
@@ -196,7 +198,7 @@ describe('HnswVectorStore', () => {
     expect(before.length).toBeGreaterThan(1);
     await first.close();
     const manifest = JSON.parse(await readFile(join(dir.path, 'manifest.json'), 'utf8'));
-    expect(manifest.checksums.lexicalBytes).toBe((await stat(join(dir.path, 'lexical.bin'))).size);
+    expect(manifest.lexical.bytes).toBe((await stat(join(dir.path, 'lexical.bin'))).size);
     const { logger, records } = createRecordingLogger();
     const second = await open(base, logger);
     expect(second.lexicalSearch('farine œufs match penalty Azure', 10)).toEqual(before);
@@ -216,11 +218,11 @@ describe('HnswVectorStore', () => {
   it('catches up an index file left one change behind the database, without rebuilding or re-embedding', async () => {
     const first = await open(base);
     await first.sync([AZURE]);
-    const staleIndex = await readFile(join(dir.path, 'index.hnsw'));
+    const staleIndex = await readFile(join(dir.path, 'index-0.hnsw'));
     const staleManifest = await readFile(join(dir.path, 'manifest.json'));
     await first.sync([AZURE, RECIPE]);
     await first.close();
-    await writeFile(join(dir.path, 'index.hnsw'), staleIndex);
+    await writeFile(join(dir.path, 'index-0.hnsw'), staleIndex);
     await writeFile(join(dir.path, 'manifest.json'), staleManifest);
 
     const { logger, records } = createRecordingLogger();
@@ -234,12 +236,12 @@ describe('HnswVectorStore', () => {
     expect(second.manifest?.generation).toBe(2);
     await second.remove(['recette']);
     await second.close();
-    await writeFile(join(dir.path, 'index.hnsw'), staleIndex);
+    await writeFile(join(dir.path, 'index-0.hnsw'), staleIndex);
     await writeFile(join(dir.path, 'manifest.json'), staleManifest);
     const third = await open(base);
     expect(third.listDocuments().map((d) => d.id)).toEqual(['azure']);
     expect(
-      third.vectorSearch(await base.embedQuery('crêpes farine œufs'), 5).map((h) => h.record.docId),
+      (await third.vectorSearch(await base.embedQuery('crêpes farine œufs'), 5)).map((h) => h.record.docId),
     ).toEqual(['azure']);
   });
 

@@ -1,0 +1,267 @@
+import type { Worker } from 'node:worker_threads';
+import { siblingModule, startModuleWorker } from '../workers.js';
+import {
+  CorruptGraphError,
+  GraphShard,
+  type FileChecksum,
+  type GraphParams,
+  type ShardHits,
+} from './hnsw-shard.js';
+
+/** A request to a graph kept in a worker thread. */
+export type ShardRequest =
+  | { op: 'reset'; capacity: number }
+  | { op: 'load'; path: string; expected: FileChecksum }
+  | { op: 'save'; path: string }
+  | { op: 'add'; labels: Float64Array; vectors: Float32Array }
+  | { op: 'search'; query: Float32Array; k: number; visibleBelow: number }
+  | { op: 'markDelete'; labels: number[] }
+  | { op: 'ids' }
+  | { op: 'count' };
+
+interface Shard {
+  reset(capacity: number): Promise<void>;
+  load(path: string, expected: FileChecksum): Promise<void>;
+  save(path: string): Promise<void>;
+  add(labels: Float64Array, vectors: Float32Array): Promise<void>;
+  search(query: Float32Array, k: number, visibleBelow: number): Promise<ShardHits>;
+  markDelete(labels: number[]): Promise<number>;
+  ids(): Promise<number[]>;
+  count(): Promise<number>;
+  close(): Promise<void>;
+}
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** A graph on the calling thread: no messaging cost, and insertion yields to the event loop every 100 points. */
+class InlineShard implements Shard {
+  private readonly graph: GraphShard;
+  constructor(params: GraphParams) {
+    this.graph = new GraphShard(params);
+  }
+  async reset(capacity: number) {
+    this.graph.reset(capacity);
+  }
+  load(path: string, expected: FileChecksum) {
+    return this.graph.load(path, expected);
+  }
+  save(path: string) {
+    return this.graph.save(path);
+  }
+  async add(labels: Float64Array, vectors: Float32Array) {
+    for (let from = 0; from < labels.length; from += 100) {
+      this.graph.add(labels, vectors, from, Math.min(labels.length, from + 100));
+      await yieldToEventLoop();
+    }
+  }
+  async search(query: Float32Array, k: number, visibleBelow: number) {
+    return this.graph.search(query, k, visibleBelow);
+  }
+  async markDelete(labels: number[]) {
+    return this.graph.markDelete(labels);
+  }
+  async ids() {
+    return this.graph.ids();
+  }
+  async count() {
+    return this.graph.count;
+  }
+  async close() {}
+}
+
+/** A graph in a worker thread: built and searched there, so the event loop never waits on hnswlib. */
+class WorkerShard implements Shard {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private nextId = 0;
+  private failure: Error | undefined;
+
+  constructor(params: GraphParams) {
+    this.worker = startModuleWorker(siblingModule('hnsw-worker', import.meta.url), params);
+    this.worker.unref();
+    this.worker.on(
+      'message',
+      (message: { id: number; ok: boolean; result?: unknown; error?: string; corrupt?: boolean }) => {
+        const waiter = this.pending.get(message.id);
+        this.pending.delete(message.id);
+        if (!waiter) return;
+        if (message.ok) waiter.resolve(message.result);
+        else {
+          const error = message.corrupt ? new CorruptGraphError(message.error) : new Error(message.error);
+          waiter.reject(error);
+        }
+      },
+    );
+    const fail = (err: Error) => {
+      this.failure = err;
+      for (const { reject } of this.pending.values()) reject(err);
+      this.pending.clear();
+    };
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => fail(new Error(`hnsw worker exited (code ${code})`)));
+  }
+
+  private call<T>(request: ShardRequest, transfer: ArrayBuffer[] = []): Promise<T> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.worker.postMessage({ id, request }, transfer);
+    });
+  }
+
+  reset(capacity: number) {
+    return this.call<void>({ op: 'reset', capacity });
+  }
+  load(path: string, expected: FileChecksum) {
+    return this.call<void>({ op: 'load', path, expected });
+  }
+  save(path: string) {
+    return this.call<void>({ op: 'save', path });
+  }
+  async add(labels: Float64Array, vectors: Float32Array) {
+    await this.call<number>({ op: 'add', labels, vectors }, [
+      labels.buffer as ArrayBuffer,
+      vectors.buffer as ArrayBuffer,
+    ]);
+  }
+  search(query: Float32Array, k: number, visibleBelow: number) {
+    return this.call<ShardHits>({ op: 'search', query, k, visibleBelow });
+  }
+  markDelete(labels: number[]) {
+    return this.call<number>({ op: 'markDelete', labels });
+  }
+  ids() {
+    return this.call<number[]>({ op: 'ids' });
+  }
+  count() {
+    return this.call<number>({ op: 'count' });
+  }
+  async close() {
+    this.failure ??= new Error('hnsw worker closed');
+    await this.worker.terminate();
+  }
+}
+
+/** Where the graphs live: `threads` 0 keeps one graph on the main thread, n > 0 one graph per worker thread. */
+export interface GraphLayout {
+  threads: number;
+}
+
+/** A point to index: its label and vector. */
+export interface IndexPoint {
+  label: number;
+  vector: Float32Array;
+}
+
+/** Points sent to a worker per message while building. */
+const ADD_BATCH = 2048;
+
+/**
+ * The vector index as one or several hnswlib graphs searched together. With worker threads, label `l` lives in graph
+ * `l % n`: graphs are built in parallel (one per core), searched in parallel, and the results merged by distance, so
+ * the event loop only posts messages. One graph on the main thread suits small corpora, where a message costs more
+ * than a search.
+ */
+export class ShardedIndex {
+  private constructor(
+    readonly layout: GraphLayout,
+    private readonly shards: Shard[],
+    private readonly dimensions: number,
+  ) {}
+
+  static create(params: GraphParams, layout: GraphLayout): ShardedIndex {
+    const shards: Shard[] =
+      layout.threads > 0
+        ? Array.from({ length: layout.threads }, () => new WorkerShard(params))
+        : [new InlineShard(params)];
+    return new ShardedIndex(layout, shards, params.dimensions);
+  }
+
+  get graphCount(): number {
+    return this.shards.length;
+  }
+
+  private shardOf(label: number): number {
+    return label % this.shards.length;
+  }
+
+  async reset(capacity: number): Promise<void> {
+    const per = Math.ceil(capacity / this.shards.length);
+    await Promise.all(this.shards.map((s) => s.reset(per)));
+  }
+
+  /** Loads every graph from `files` (one per graph), each checked against its checksum first. */
+  async load(files: readonly { path: string; expected: FileChecksum }[]): Promise<void> {
+    if (files.length !== this.shards.length)
+      throw new CorruptGraphError(`${files.length} graph files for ${this.shards.length} graphs`);
+    await Promise.all(this.shards.map((s, i) => s.load(files[i]!.path, files[i]!.expected)));
+  }
+
+  /** Saves graph `i` to `path`. */
+  saveGraph(i: number, path: string): Promise<void> {
+    const shard = this.shards[i];
+    if (!shard) throw new RangeError(`no graph ${i}`);
+    return shard.save(path);
+  }
+
+  /** Adds points, all graphs at once; `onProgress` gets the number of points indexed so far. */
+  async add(points: readonly IndexPoint[], onProgress?: (done: number) => void): Promise<void> {
+    const d = this.dimensions;
+    const groups = this.shards.map(() => [] as IndexPoint[]);
+    for (const p of points) groups[this.shardOf(p.label)]!.push(p);
+    let done = 0;
+    await Promise.all(
+      this.shards.map(async (shard, s) => {
+        const group = groups[s] as IndexPoint[];
+        for (let from = 0; from < group.length; from += ADD_BATCH) {
+          const slice = group.slice(from, from + ADD_BATCH);
+          const labels = new Float64Array(slice.length);
+          const vectors = new Float32Array(slice.length * d);
+          slice.forEach((p, i) => {
+            labels[i] = p.label;
+            vectors.set(p.vector, i * d);
+          });
+          await shard.add(labels, vectors);
+          done += slice.length;
+          onProgress?.(done);
+        }
+      }),
+    );
+  }
+
+  /** The `k` nearest labels over every graph, closest first; labels at or above `visibleBelow` are skipped. */
+  async search(query: ArrayLike<number>, k: number, visibleBelow = Infinity): Promise<ShardHits> {
+    const vector = Float32Array.from(query);
+    const parts = await Promise.all(this.shards.map((s) => s.search(vector, k, visibleBelow)));
+    if (parts.length === 1) return parts[0] as ShardHits;
+    const merged = parts.flatMap((p) =>
+      p.labels.map((label, i) => ({ label, distance: p.distances[i] as number })),
+    );
+    merged.sort((a, b) => a.distance - b.distance);
+    const top = merged.slice(0, k);
+    return { labels: top.map((h) => h.label), distances: top.map((h) => h.distance) };
+  }
+
+  /** Hides labels from later searches; returns how many the graphs held. */
+  async markDelete(labels: readonly number[]): Promise<number> {
+    const groups = this.shards.map(() => [] as number[]);
+    for (const label of labels) groups[this.shardOf(label)]!.push(label);
+    const counts = await Promise.all(this.shards.map((s, i) => s.markDelete(groups[i] as number[])));
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  /** Every label the graphs hold, deleted ones included. */
+  async ids(): Promise<number[]> {
+    return (await Promise.all(this.shards.map((s) => s.ids()))).flat();
+  }
+
+  /** Points in the graphs, deleted ones included. */
+  async count(): Promise<number> {
+    return (await Promise.all(this.shards.map((s) => s.count()))).reduce((a, b) => a + b, 0);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.shards.map((s) => s.close()));
+  }
+}

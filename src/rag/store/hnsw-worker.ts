@@ -1,0 +1,47 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { GraphShard, type GraphParams } from './hnsw-shard.js';
+import type { ShardRequest } from './hnsw-shards.js';
+
+/** Worker side of a graph kept off the main thread: one {@link GraphShard}, driven by {@link ShardRequest}s. */
+const shard = new GraphShard(workerData as GraphParams);
+const BLOCK = 256;
+const yieldToEvents = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+async function handle(request: ShardRequest): Promise<unknown> {
+  switch (request.op) {
+    case 'reset':
+      return shard.reset(request.capacity);
+    case 'load':
+      return shard.load(request.path, request.expected);
+    case 'save':
+      return shard.save(request.path);
+    case 'add':
+      // Searches queued behind a large insertion are served between blocks.
+      for (let from = 0; from < request.labels.length; from += BLOCK) {
+        shard.add(request.labels, request.vectors, from, Math.min(request.labels.length, from + BLOCK));
+        if (from + BLOCK < request.labels.length) await yieldToEvents();
+      }
+      return shard.count;
+    case 'search':
+      return shard.search(request.query, request.k, request.visibleBelow);
+    case 'markDelete':
+      return shard.markDelete(request.labels);
+    case 'ids':
+      return shard.ids();
+    case 'count':
+      return shard.count;
+  }
+}
+
+parentPort?.on('message', (message: { id: number; request: ShardRequest }) => {
+  handle(message.request).then(
+    (result) => parentPort?.postMessage({ id: message.id, ok: true, result }),
+    (err: unknown) =>
+      parentPort?.postMessage({
+        id: message.id,
+        ok: false,
+        error: err instanceof Error ? err.message : String(err),
+        corrupt: err instanceof Error && err.name === 'CorruptGraphError',
+      }),
+  );
+});
