@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { Chunk, Sentence, SourceDocument } from '../types.js';
 
@@ -114,7 +115,7 @@ function toChunk(row: ChunkRow): StoredChunk {
 export class CorpusDatabase {
   private readonly db: Database.Database;
 
-  constructor(path: string) {
+  constructor(readonly path: string) {
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     // In WAL mode NORMAL keeps every commit atomic and survives a killed process; only a power cut may lose the last
@@ -127,6 +128,40 @@ export class CorpusDatabase {
 
   close(): void {
     this.db.close();
+  }
+
+  /** Folds the write-ahead log into the database file, on this thread (see {@link Checkpointer} for large logs). */
+  checkpoint(): void {
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
+  /**
+   * Looks for damage the file checksum cannot rule out (after a crash the database is legitimately newer than the
+   * manifest): SQLite's structural check, then every chunk against its text hash and against the text of its
+   * document, since a chunk is only ever quoted because it is verbatim in its document. Returns the first problem.
+   */
+  findDamage(): string | undefined {
+    const quick = this.db.pragma('quick_check', { simple: true });
+    if (quick !== 'ok') return `quick_check: ${String(quick)}`;
+    const chunksOf = this.db.prepare('SELECT id, start, "end", text, text_hash FROM chunks WHERE doc_id = ?');
+    for (const doc of this.db.prepare('SELECT id, text FROM documents').iterate() as IterableIterator<{
+      id: string;
+      text: string;
+    }>) {
+      for (const chunk of chunksOf.iterate(doc.id) as IterableIterator<{
+        id: string;
+        start: number;
+        end: number;
+        text: string;
+        text_hash: string;
+      }>) {
+        if (createHash('sha256').update(chunk.text).digest('hex') !== chunk.text_hash)
+          return `chunk ${chunk.id} does not match its hash`;
+        if (doc.text.slice(chunk.start, chunk.end) !== chunk.text)
+          return `chunk ${chunk.id} is not the text of its document`;
+      }
+    }
+    return undefined;
   }
 
   getMeta(): Record<string, string> {

@@ -41,6 +41,8 @@ const manifestSchema = z.object({
   /** One hnsw file per graph, in graph order, with its size and SHA-256. */
   graphs: z.array(checksumSchema.extend({ file: z.string().regex(/^index-\d+\.hnsw$/) })).min(1),
   lexical: checksumSchema,
+  /** The database file as it was when this manifest was written (after a checkpoint), at `generation`. */
+  database: checksumSchema.extend({ generation: z.number().int().min(0) }),
 });
 
 /**
@@ -58,10 +60,20 @@ export function corpusHash(documents: readonly { id: string; contentHash: string
   return hash.digest('hex');
 }
 
-/** Reads a manifest; `undefined` when it is missing, unreadable or not a valid manifest. */
+function digest(manifest: unknown): string {
+  return createHash('sha256').update(JSON.stringify(manifest)).digest('hex');
+}
+
+/**
+ * Reads a manifest; `undefined` when it is missing, unreadable, not a valid manifest, or altered since it was written
+ * (it carries the SHA-256 of its own content, so a flipped bit anywhere in it is caught, not only in the fields that
+ * are checked against other files).
+ */
 export async function readManifest(path: string): Promise<IndexManifest | undefined> {
   try {
-    const parsed = manifestSchema.safeParse(JSON.parse(await readFile(path, 'utf8')));
+    const { sha256, ...body } = JSON.parse(await readFile(path, 'utf8')) as { sha256?: unknown };
+    if (sha256 !== digest(body)) return undefined;
+    const parsed = manifestSchema.safeParse(body);
     return parsed.success ? parsed.data : undefined;
   } catch {
     return undefined;
@@ -69,5 +81,5 @@ export async function readManifest(path: string): Promise<IndexManifest | undefi
 }
 
 export async function writeManifest(path: string, manifest: IndexManifest): Promise<void> {
-  await writeFileAtomically(path, `${JSON.stringify(manifest, null, 2)}\n`);
+  await writeFileAtomically(path, `${JSON.stringify({ ...manifest, sha256: digest(manifest) }, null, 2)}\n`);
 }

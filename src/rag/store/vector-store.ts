@@ -10,9 +10,10 @@ import type { VerbatimEmbeddings } from '../embeddings/types.js';
 import type { Chunk, ChunkRecord, Sentence, SourceDocument } from '../types.js';
 import { publishAtomically, sha256File } from './atomic-file.js';
 import { Checkpointer } from './checkpointer.js';
-import { CorpusDatabase, type StoredChunk, type StoredDocument } from './database.js';
+import type { CorpusDatabase, StoredChunk, StoredDocument } from './database.js';
 import { CorruptGraphError, type FileChecksum } from './hnsw-shard.js';
 import { ShardedIndex, type GraphLayout, type IndexPoint } from './hnsw-shards.js';
+import { databaseChecksum, openCheckedDatabase } from './open-database.js';
 import { LexicalIndex, type LexicalHit } from './lexical.js';
 import { corpusHash, readManifest, writeManifest, type HnswParams, type IndexManifest } from './manifest.js';
 
@@ -197,9 +198,21 @@ export class HnswVectorStore extends VectorStore {
    */
   static async open(options: HnswStoreOptions): Promise<HnswVectorStore> {
     await mkdir(options.dataDir, { recursive: true });
-    const store = new HnswVectorStore(options, new CorpusDatabase(join(options.dataDir, DATABASE_FILE)));
+    const manifest = await readManifest(join(options.dataDir, MANIFEST_FILE));
+    const derived = [
+      MANIFEST_FILE,
+      LEXICAL_FILE,
+      ...(await readdir(options.dataDir)).filter((f) => GRAPH_FILE.test(f)),
+    ];
+    const { db, damaged } = await openCheckedDatabase(
+      join(options.dataDir, DATABASE_FILE),
+      manifest,
+      derived.map((f) => join(options.dataDir, f)),
+      options.logger,
+    );
+    const store = new HnswVectorStore(options, db);
     try {
-      await store.load();
+      await store.load(damaged ? undefined : manifest);
     } catch (err) {
       await store.index.close();
       store.db.close();
@@ -408,7 +421,7 @@ export class HnswVectorStore extends VectorStore {
     };
   }
 
-  private async load(): Promise<void> {
+  private async load(manifest: IndexManifest | undefined): Promise<void> {
     const meta = this.db.getMeta();
     const expected = this.expectedIdentity();
     const mismatched = (Object.keys(expected) as (keyof typeof expected)[]).filter(
@@ -424,7 +437,6 @@ export class HnswVectorStore extends VectorStore {
     }
     const documents = this.db.listDocuments();
     const generation = Number(meta.generation ?? 0);
-    const manifest = await readManifest(this.paths.manifest);
     const chunkCount = this.db.countChunks();
     let problem = this.checkManifest(manifest);
     let stale = false;
@@ -828,6 +840,9 @@ export class HnswVectorStore extends VectorStore {
     );
     const lexicalBytes = this.lexical.serialize();
     await publishAtomically(this.paths.lexical, (temporary) => writeFile(temporary, lexicalBytes));
+    if (await this.walIsLarge()) await this.checkpointer.checkpoint();
+    else this.db.checkpoint();
+    const database = { ...(await databaseChecksum(this.db.path)), generation };
     const documents = [...this.snapshot.documents.values()];
     const manifest: IndexManifest = {
       formatVersion: 2,
@@ -849,12 +864,21 @@ export class HnswVectorStore extends VectorStore {
         sha256: createHash('sha256').update(lexicalBytes).digest('hex'),
         bytes: lexicalBytes.length,
       },
+      database,
     };
     await writeManifest(this.paths.manifest, manifest);
     this.currentManifest = manifest;
     const current = new Set(graphs.map((g) => g.file));
     for (const name of await readdir(this.dataDir))
       if (GRAPH_FILE.test(name) && !current.has(name)) await rm(join(this.dataDir, name), { force: true });
+  }
+
+  private async walIsLarge(): Promise<boolean> {
+    const size = await stat(`${this.db.path}-wal`).then(
+      (s) => s.size,
+      () => 0,
+    );
+    return size > 8 * 1024 * 1024;
   }
 
   /** Deletes every file of the store in `dataDir` (for tests and `--rebuild`). */
