@@ -114,6 +114,48 @@ const refuse = (): never => {
 };
 const SAFE_ENGINES = { javascript: refuse, js: refuse, coffee: refuse, coffeescript: refuse, cson: refuse };
 
+/** `key: "text"` or `key: word`, where YAML (js-yaml's safe schema) can only mean the string as written. */
+const SIMPLE_ENTRY =
+  /^([A-Za-z][A-Za-z0-9_-]{0,63}): (?:"([^"\\\t\u0000-\u001F\u007F-\u009F\u2028\u2029\uFEFF\uFFFE\uFFFF\uD800-\uDFFF]*)"|([A-Za-z][A-Za-z0-9-]{0,127}))$/;
+const YAML_KEYWORD = /^(?:true|True|TRUE|false|False|FALSE|null|Null|NULL)$/;
+
+/**
+ * What `matter(raw, { engines: SAFE_ENGINES })` returns as `data` and `content`, without calling it when there is no
+ * front matter or when it is made only of one-line `key: "text"` or `key: word` entries (as the bench and most tools
+ * write it): gray-matter and js-yaml cost about as much as the rest of parsing a short article. Anything else goes
+ * through gray-matter, which throws on invalid YAML. Exported for tests.
+ */
+export function readFrontMatter(raw: string): { data: unknown; content: string } {
+  if (!raw.startsWith('---') && !raw.startsWith('\uFEFF')) return { data: {}, content: raw };
+  const close = raw.startsWith('---\n') ? raw.indexOf('\n---', 3) : -1;
+  if (close > 3) {
+    const data: Record<string, string> = {};
+    let simple = true;
+    for (const line of raw.slice(4, close).split('\n')) {
+      const [, key, quoted, word] = SIMPLE_ENTRY.exec(line) ?? [];
+      const value = quoted ?? word;
+      if (
+        key === undefined ||
+        value === undefined ||
+        Object.hasOwn(data, key) ||
+        (word !== undefined && YAML_KEYWORD.test(word))
+      ) {
+        simple = false;
+        break;
+      }
+      data[key] = value;
+    }
+    if (simple) {
+      let content = raw.slice(close + 4);
+      if (content.startsWith('\r')) content = content.slice(1);
+      if (content.startsWith('\n')) content = content.slice(1);
+      return { data, content };
+    }
+  }
+  const file = matter(raw, { engines: SAFE_ENGINES });
+  return { data: file.data, content: file.content };
+}
+
 function parseMarkdown(raw: string): Outcome<Extracted> {
   const opening = /^---([^\n\r]*)\r?\n/.exec(raw);
   const openingLanguage = opening?.[1]?.trim().toLowerCase() ?? '';
@@ -123,9 +165,9 @@ function parseMarkdown(raw: string): Outcome<Extracted> {
   if (opening && !/\r?\n---[ \t]*(?:\r?\n|$)/.test(raw.slice(opening[0].length - 1))) {
     return fail('front matter is not closed (missing ---)');
   }
-  let file: matter.GrayMatterFile<string>;
+  let file: { data: unknown; content: string };
   try {
-    file = matter(raw, { engines: SAFE_ENGINES });
+    file = readFrontMatter(raw);
   } catch (err) {
     const detail = (err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err)).replace(
       /:\s*$/,
