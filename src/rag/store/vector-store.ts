@@ -261,8 +261,9 @@ export class HnswVectorStore extends VectorStore {
   sync(documents: readonly SourceDocument[], onProgress?: (p: SyncProgress) => void): Promise<SyncReport> {
     return this.exclusive(async () => {
       const wanted = new Map(documents.map((d) => [d.id, d]));
-      const removed = this.db.listDocumentKeys().flatMap((d) => (wanted.has(d.id) ? [] : [d.id]));
-      return this.applyChange(documents, removed, onProgress);
+      const keys = this.db.listDocumentKeys();
+      const removed = keys.flatMap((d) => (wanted.has(d.id) ? [] : [d.id]));
+      return this.applyChange(documents, removed, onProgress, keys);
     });
   }
 
@@ -619,10 +620,11 @@ export class HnswVectorStore extends VectorStore {
     incoming: readonly SourceDocument[],
     removeIds: readonly string[],
     onProgress?: (p: SyncProgress) => void,
+    keys = this.db.listDocumentKeys(),
   ): Promise<SyncReport> {
     const started = performance.now();
     const rebuilt = this.needsFullRebuild;
-    const stored = new Map(this.db.listDocumentKeys().map((d) => [d.id, d]));
+    const stored = new Map(keys.map((d) => [d.id, d]));
     const stages = { chunkingMs: 0, embeddingMs: 0, storingMs: 0, indexingMs: 0, persistingMs: 0 };
     let mark = started;
     const lap = (stage: keyof typeof stages) => {
