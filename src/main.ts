@@ -104,13 +104,23 @@ export async function runBot(
   }
   if (!config.DISCORD_TOKEN)
     return { code: 78, message: 'DISCORD_TOKEN is not set: put your bot token in .env (see .env.example).' };
-  const logger = options.logger ?? createLogger({ level: config.LOG_LEVEL });
+  const logger =
+    options.logger ??
+    createLogger({
+      level: config.LOG_LEVEL,
+      secrets: [config.DISCORD_TOKEN, config.LLM_API_KEY, config.EMBEDDINGS_API_KEY],
+    });
   // Listen before starting: a signal during start-up then shuts down cleanly once the bot is up.
   const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
     for (const s of options.signals ?? ['SIGINT', 'SIGTERM']) process.once(s, () => resolve(s));
   });
-  const app = await createApp(config, logger, options.fetch ? { fetch: options.fetch } : {});
+  // A rejection nothing awaited (discord.js can throw one from its gateway handlers) is logged, not fatal: one
+  // failed event must not take every other user's answers down with the process.
+  const onUnhandled = (reason: unknown) => logger.error({ err: reason }, 'unhandled rejection');
+  process.on('unhandledRejection', onUnhandled);
+  let app: App | undefined;
   try {
+    app = await createApp(config, logger, options.fetch ? { fetch: options.fetch } : {});
     const refreshed = await app.service.refresh();
     if (refreshed.kind === 'corpus_empty') logger.warn(refreshed.message);
     for (const failure of refreshed.failures) logger.warn(failure, 'corpus file skipped');
@@ -120,8 +130,16 @@ export async function runBot(
       logger,
       ...(options.fetch ? { fetch: options.fetch } : {}),
     });
-    const signal = await stopSignal;
-    logger.info({ signal }, 'shutting down: finishing questions in flight');
+    const outcome = await Promise.race([
+      stopSignal.then((signal) => ({ signal })),
+      bot.disconnected.then((error) => ({ error })),
+    ]);
+    if ('error' in outcome) {
+      logger.error({ code: outcome.error.code }, outcome.error.message);
+      await bot.stop();
+      return { code: 1, message: outcome.error.message };
+    }
+    logger.info({ signal: outcome.signal }, 'shutting down: finishing questions in flight');
     await bot.stop();
     logger.info('bot stopped');
     return { code: 0 };
@@ -129,6 +147,7 @@ export async function runBot(
     if (err instanceof AppError) return { code: 1, message: err.message };
     throw err;
   } finally {
-    await app.close();
+    process.off('unhandledRejection', onUnhandled);
+    await app?.close();
   }
 }

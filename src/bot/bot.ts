@@ -1,5 +1,13 @@
 import { once } from 'node:events';
-import { Client, DiscordjsErrorCodes, Events, GatewayIntentBits, Partials } from 'discord.js';
+import {
+  Client,
+  DiscordjsErrorCodes,
+  Events,
+  GatewayCloseCodes,
+  GatewayIntentBits,
+  Partials,
+  type ClientOptions,
+} from 'discord.js';
 import type { Config } from '../config.js';
 import { AppError, ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -17,17 +25,59 @@ import { NO_MENTIONS } from './render.js';
 export interface RunningBot {
   client: Client<true>;
   context: BotContext;
+  /**
+   * Resolves when Discord closes the gateway for good (a fatal close code such as 4004, the token was revoked):
+   * discord.js does not reconnect after those, so the process should exit with this error's message.
+   */
+  disconnected: Promise<AppError>;
   /** Stops taking questions, waits for those in flight, logs out. */
   stop(): Promise<void>;
 }
 
-/** The discord.js client: no privileged intent (DMs and mentions carry their content), mentions never parsed. */
-export function createDiscordClient(config: Pick<Config, 'DISCORD_API_BASE'>): Client {
+/**
+ * What a fatal gateway close code means for the operator, or `undefined` for the codes after which discord.js
+ * resumes or identifies again by itself (4000-4003, 4005, 4007-4009, network drops, op 7 and op 9).
+ */
+export function fatalGatewayError(code: number): AppError | undefined {
+  switch (code) {
+    case GatewayCloseCodes.AuthenticationFailed:
+      return new AppError(
+        ErrorCode.DISCORD_TOKEN_INVALID,
+        'Discord rejected DISCORD_TOKEN: check the bot token in .env.',
+      );
+    case GatewayCloseCodes.DisallowedIntents:
+    case GatewayCloseCodes.InvalidIntents:
+      return new AppError(
+        ErrorCode.DISCORD_LOGIN_FAILED,
+        `Discord refused the bot's gateway intents (close code ${code}): check the intents allowed for the bot in the Discord Developer Portal.`,
+      );
+    case GatewayCloseCodes.InvalidShard:
+    case GatewayCloseCodes.ShardingRequired:
+    case GatewayCloseCodes.InvalidAPIVersion:
+      return new AppError(
+        ErrorCode.DISCORD_LOGIN_FAILED,
+        `Discord closed the gateway connection for good (close code ${code}, ${GatewayCloseCodes[code]}).`,
+      );
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The discord.js client: no privileged intent (DMs and mentions carry their content), mentions never parsed.
+ * `options.rest` tunes `@discordjs/rest` (it retries a 5xx `retries` times, 3 by default, and waits out 429s);
+ * `options.ws` the gateway (e.g. its identify throttle, which spaces IDENTIFYs 5 seconds apart).
+ */
+export function createDiscordClient(
+  config: Pick<Config, 'DISCORD_API_BASE'>,
+  options: Pick<ClientOptions, 'rest' | 'ws'> = {},
+): Client {
   return new Client({
     intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.DirectMessages],
     // DM channels are not cached at start: without the Channel partial discord.js drops their first message.
     partials: [Partials.Channel],
-    rest: { api: config.DISCORD_API_BASE },
+    rest: { api: config.DISCORD_API_BASE, ...options.rest },
+    ...(options.ws ? { ws: options.ws } : {}),
     allowedMentions: NO_MENTIONS,
   });
 }
@@ -79,8 +129,27 @@ export async function startBot(deps: {
   client.on(Events.InteractionCreate, (interaction) => void onInteraction(interaction));
   client.on(Events.MessageCreate, (message) => void onMessage(message));
   client.on(Events.Error, (err) => logger.error({ err }, 'discord client error'));
-  client.on(Events.ShardDisconnect, (event) => logger.warn({ code: event.code }, 'gateway disconnected'));
+  client.on(Events.ShardError, (err) => logger.warn({ err }, 'gateway connection error'));
+  let stopping = false;
+  // discord.js also reports a reconnection when the client is destroyed on purpose.
+  client.on(Events.ShardReconnecting, () => {
+    if (!stopping) logger.warn('gateway connection lost: reconnecting');
+  });
   client.on(Events.ShardResume, () => logger.info('gateway connection resumed'));
+  // discord.js emits shardDisconnect only for the close codes it will not recover from.
+  let fatal: AppError | undefined;
+  let onFatal!: (err: AppError) => void;
+  const disconnected = new Promise<AppError>((resolve) => (onFatal = resolve));
+  client.on(Events.ShardDisconnect, (event) => {
+    fatal ??=
+      fatalGatewayError(event.code) ??
+      new AppError(
+        ErrorCode.DISCORD_LOGIN_FAILED,
+        `Discord closed the gateway connection for good (close code ${event.code}).`,
+      );
+    logger.error({ code: event.code, errorCode: fatal.code }, fatal.message);
+    onFatal(fatal);
+  });
 
   const ready = once(client, Events.ClientReady);
   ready.catch(() => undefined);
@@ -90,6 +159,7 @@ export async function startBot(deps: {
   } catch (err) {
     await client.destroy();
     store.close();
+    if (fatal) throw new AppError(fatal.code, fatal.message, { cause: err });
     const code = (err as { code?: unknown }).code;
     const status = (err as { status?: unknown }).status;
     if (code === DiscordjsErrorCodes.TokenInvalid || status === 401 || code === 4004) {
@@ -110,9 +180,11 @@ export async function startBot(deps: {
   return {
     client: client as Client<true>,
     context,
+    disconnected,
     async stop() {
       context.limiter.close();
       await context.limiter.idle();
+      stopping = true;
       await client.destroy();
       store.close();
     },

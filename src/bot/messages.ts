@@ -1,6 +1,6 @@
 import type { Message } from 'discord.js';
 import { detectLanguage } from '../rag/text/language.js';
-import { prepareAnswer, refusalMessage } from './answering.js';
+import { addressed, deliver, prepareAnswer, refusalMessage, type DeliveryRoute } from './answering.js';
 import type { BotContext } from './context.js';
 import { newErrorId } from './dispatch.js';
 import { languageOfLocale, t } from './i18n.js';
@@ -57,10 +57,12 @@ export function createMessageHandler(ctx: BotContext, botUserId: () => string | 
         }
         let answerMessage =
           admission.position > 0
-            ? await message.reply({
-                content: t(language).queued(admission.position),
-                allowedMentions: NO_MENTIONS,
-              })
+            ? await message
+                .reply({ content: t(language).queued(admission.position), allowedMentions: NO_MENTIONS })
+                .catch((err: unknown) => {
+                  log.warn({ err }, 'could not show the queue position');
+                  return undefined;
+                })
             : undefined;
         await admission.ready;
         const context = inDm ? ctx.conversations.context(message.author.id) : [];
@@ -88,11 +90,34 @@ export function createMessageHandler(ctx: BotContext, botUserId: () => string | 
             components: first.components,
             allowedMentions: NO_MENTIONS,
           };
-          if (answerMessage) await answerMessage.edit(payload);
-          else await message.reply(payload);
+          // The message showing the queue position or a partial answer, replaced if it cannot be edited.
+          const shown = answerMessage;
+          const dropShown = async () => {
+            await shown?.delete().catch(() => undefined);
+          };
+          const routes: DeliveryRoute[] = [
+            ...(shown ? [{ name: 'edit', send: () => shown.edit(payload) }] : []),
+            {
+              name: 'reply',
+              send: async () => {
+                await message.reply(payload);
+                await dropShown();
+              },
+            },
+          ];
+          const channel = message.channel;
+          if (channel.isSendable())
+            routes.push({
+              name: 'channel',
+              send: async () => {
+                await channel.send(inDm ? payload : addressed(payload, message.author.id));
+                await dropShown();
+              },
+            });
+          await deliver(routes, log);
         }
         for (const page of rest)
-          if ('send' in message.channel)
+          if (message.channel.isSendable())
             await message.channel.send({ ...page, allowedMentions: NO_MENTIONS });
         log.info(
           { durationMs: Math.round(performance.now() - started), kind: result.kind },

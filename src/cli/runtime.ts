@@ -20,7 +20,10 @@ export async function withApp(
     io.err(err instanceof Error ? err.message : String(err));
     return 78;
   }
-  const logger = createLogger({ level: env.LOG_LEVEL ? config.LOG_LEVEL : 'warn' });
+  const logger = createLogger({
+    level: env.LOG_LEVEL ? config.LOG_LEVEL : 'warn',
+    secrets: [config.DISCORD_TOKEN, config.LLM_API_KEY, config.EMBEDDINGS_API_KEY],
+  });
   let app: App | undefined;
   try {
     app = await createApp(config, logger);

@@ -1,13 +1,18 @@
 import { copyFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ApplicationCommandOptionType } from 'discord.js';
-import { startBot, type RunningBot } from '../../src/bot/bot.js';
+import { ApplicationCommandOptionType, type ClientOptions } from 'discord.js';
+import { createDiscordClient, startBot, type RunningBot } from '../../src/bot/bot.js';
 import { loadConfig, type Config } from '../../src/config.js';
-import { createSilentLogger } from '../../src/logger.js';
+import { createSilentLogger, type Logger } from '../../src/logger.js';
 import { createApp, type App } from '../../src/main.js';
 import type { QaService } from '../../src/rag/service.js';
 import { temporaryDirectory } from '../helpers/documents.js';
-import { startDiscordDouble, type DiscordDouble, type RecordedRequest } from '../helpers/discord-double.js';
+import {
+  startDiscordDouble,
+  type DiscordDouble,
+  type RecordedRequest,
+  type StartDiscordDoubleOptions,
+} from '../helpers/discord-double.js';
 
 export const SEED = 'corpus/microsoft-azure-israel-defense.md';
 
@@ -22,15 +27,26 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
+/** Wiring for fault and secret tests; every field is optional. */
+export interface HarnessOptions {
+  /** Options of the Discord double (a short heartbeat interval, another token, ...). */
+  double?: StartDiscordDoubleOptions;
+  /** discord.js client options: `rest` (`retries`, `timeout`, `offset`) and `ws` (e.g. the identify throttle). */
+  client?: Pick<ClientOptions, 'rest' | 'ws'>;
+  /** The logger of the app and the bot; silent by default. */
+  logger?: Logger;
+}
+
 export async function startHarness(
   env: Record<string, string> = {},
   wrapService?: (s: QaService) => QaService,
+  harnessOptions: HarnessOptions = {},
 ): Promise<Harness> {
   const dir = await temporaryDirectory('verbatim-e2e-');
   const corpusDir = join(dir.path, 'corpus');
   await mkdir(corpusDir);
   await copyFile(SEED, join(corpusDir, 'microsoft-azure-israel-defense.md'));
-  const double = await startDiscordDouble();
+  const double = await startDiscordDouble(harnessOptions.double);
   const config = loadConfig({
     CORPUS_DIR: corpusDir,
     DATA_DIR: join(dir.path, 'data'),
@@ -41,11 +57,16 @@ export async function startHarness(
     BOT_OWNER_IDS: double.users.owner.id,
     ...env,
   });
-  const logger = createSilentLogger();
+  const logger = harnessOptions.logger ?? createSilentLogger();
   const app = await createApp(config, logger);
   await app.service.refresh();
   const service = wrapService ? wrapService(app.service) : app.service;
-  const bot = await startBot({ config, service, logger });
+  const bot = await startBot({
+    config,
+    service,
+    logger,
+    ...(harnessOptions.client ? { client: createDiscordClient(config, harnessOptions.client) } : {}),
+  });
   return {
     double,
     bot,

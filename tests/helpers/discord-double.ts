@@ -34,8 +34,14 @@ import {
  * text channel, a handful of members with different permissions, and the DM channels it opens on demand. It records
  * every HTTP request (before answering it) so tests can wait for the call they expect, and it keeps enough state
  * (interactions, messages, gateway sessions) to answer the way Discord does: an interaction acknowledged twice gets
- * 40060, `@original` exists only after a callback, a RESUME replays missed events, and guild messages that do not
- * mention the bot arrive without content unless the client asked for the privileged MessageContent intent.
+ * 40060, `@original` exists only after a callback, the first follow-up after a deferral replaces its "thinking…"
+ * message, a RESUME replays missed events, and guild messages that do not mention the bot arrive without content
+ * unless the client asked for the privileged MessageContent intent.
+ *
+ * It also injects faults: REST answers (429 with the rate-limit headers discord.js reads, 5xx, a reset connection)
+ * for the next N requests of a route ({@link DiscordDouble.failRequests}), and gateway faults (a close code, an
+ * abnormal closure, op 7 Reconnect, op 9 Invalid Session, unacknowledged heartbeats, a refused IDENTIFY). Tests
+ * wait for the outcome with {@link DiscordDouble.waitForResponse}, `waitForIdentify()` and `waitForResume()`.
  */
 
 /** A user of the double. */
@@ -61,6 +67,58 @@ export interface RecordedRequest {
   at: number;
   /** Filled in once the double has answered. */
   response?: { status: number; body: unknown };
+  /** Set when an injected fault answered the request instead of the double's routes, e.g. `429`, `500`, `reset`. */
+  fault?: string;
+}
+
+/**
+ * A scripted REST failure (see {@link DiscordDouble.failRequests}).
+ *
+ * - `429`: Discord's rate-limit answer, with what `@discordjs/rest` reads: the `Retry-After` header (seconds;
+ *   fractional values are honoured, so tests can use 0.05), `X-RateLimit-Limit`, `-Remaining: 0`, `-Reset`,
+ *   `-Reset-After`, `-Bucket` and `-Scope` for a route limit, or `X-RateLimit-Global` and `-Scope: global` for the
+ *   global limit; the body is `{ message, retry_after, global }`. discord.js waits and retries by itself.
+ * - another status (500, 502, 503, ...): that status with a JSON body. discord.js retries a 5xx `rest.retries`
+ *   times (3 by default) at once, then throws an `HTTPError`.
+ * - `reset`: the connection is destroyed without an answer (discord.js does not retry this).
+ */
+export type RestFault =
+  | { status: 429; retryAfter?: number; global?: boolean; scope?: 'user' | 'shared' }
+  | { status: number; body?: unknown }
+  | { reset: true };
+
+/**
+ * Which requests a fault hits: a predicate, or `'METHOD /path'` matched against the recorded path (without
+ * `/api/v10`, `@original` decoded), where a segment `*` matches any one segment: for example the editReply route
+ * is `PATCH /webhooks/{app}/{token}/messages/@original` with `*` for `{app}` and `{token}`.
+ */
+export type RequestMatch = string | ((r: RecordedRequest) => boolean);
+
+/** A fault armed with {@link DiscordDouble.failRequests}. */
+export interface InjectedFault {
+  /** The requests it answered, in order. */
+  readonly hits: RecordedRequest[];
+  /** How many more requests it will answer. */
+  readonly remaining: number;
+  /** Resolves once it has answered all its requests. */
+  readonly exhausted: Promise<void>;
+  /** Disarms it. */
+  cancel(): void;
+}
+
+/** A fault the double injected (REST or gateway), for reports. */
+export interface InjectedFaultRecord {
+  kind: string;
+  target: string;
+  at: number;
+}
+
+/** A gateway payload the double received from a client (the token is not kept). */
+export interface ReceivedGatewayPayload {
+  op: number;
+  at: number;
+  /** For RESUME: whether the double accepted it (`RESUMED`) or refused it (op 9). */
+  accepted?: boolean;
 }
 
 /** A resolved attachment of a command (goes into `data.resolved.attachments`). */
@@ -170,14 +228,63 @@ export interface DiscordDouble {
   clickButton(input: ClickButtonInput): { id: string; token: string };
   sendMessage(input: SendMessageInput): APIMessage;
   dropConnection(code?: number): Promise<void>;
+  /**
+   * Like {@link waitForRequest}, but resolves once the double has answered the request (so `response` and `fault`
+   * are set), and the predicate sees the answer: `waitForResponse((r) => isEdit(r) && r.response!.status === 200)`.
+   */
+  waitForResponse(
+    predicate: (r: RecordedRequest) => boolean,
+    options?: { timeoutMs?: number; after?: number },
+  ): Promise<RecordedRequest>;
+  /** Answers the next `times` (default 1) requests matching `match` with `fault` instead of routing them. */
+  failRequests(match: RequestMatch, fault: RestFault, options?: { times?: number }): InjectedFault;
+  /** Every fault injected so far, REST and gateway. */
+  readonly injectedFaults: readonly InjectedFaultRecord[];
+  /** Every gateway payload received from clients, in order (heartbeats included). */
+  readonly gatewayPayloads: readonly ReceivedGatewayPayload[];
+  /** Resolves at the next accepted IDENTIFY, once READY and the guild have been sent. */
+  waitForIdentify(): Promise<void>;
+  /** Resolves at the next accepted RESUME, once the missed events and RESUMED have been sent. */
+  waitForResume(): Promise<void>;
+  /**
+   * Closes the connected gateway sockets with `code` and returns at once (see {@link dropConnection} to also wait
+   * for the client to come back). 1006 is an abnormal closure: the socket is destroyed without a close frame. The
+   * session stays resumable only for the codes after which Discord lets a client resume (4000-4003, 4005, 4008,
+   * 1006); 4007 (invalid seq) and 4009 (session timed out) end it, as do the fatal codes (4004, 4010-4014).
+   */
+  closeGateway(code: number): void;
+  /** Sends op 7 Reconnect on the connected sockets: the client reconnects and resumes. */
+  requestReconnect(): void;
+  /**
+   * Sends op 9 Invalid Session with `d = resumable` on the connected sockets. With `false` the session ends and the
+   * client must IDENTIFY again; with `true` it may RESUME on the same connection.
+   */
+  invalidateSession(resumable: boolean): void;
+  /** Stops acknowledging heartbeats (no op 11) on the connected sockets; new connections are acknowledged again. */
+  stopHeartbeatAcks(): void;
+  /** Closes the socket of the next IDENTIFY that carries the right token with `code` (e.g. 4004 or 4014). */
+  failNextIdentify(code: number): void;
+  /** The reply of an interaction (`@original`) as the double holds it, or `undefined` before a callback. */
+  originalMessage(interactionToken: string): APIMessage | undefined;
   serveFile(name: string, body: Buffer | string, options?: { contentType?: string; status?: number }): string;
   close(): Promise<void>;
 }
 
+/**
+ * discord.js client `ws` options for tests against the double: discord.js spaces IDENTIFYs 5 seconds apart, as
+ * Discord requires, but the double has no such limit, so a scenario that ends in a new session identifies at once.
+ */
+export const IDENTIFY_AT_ONCE = {
+  buildIdentifyThrottler: () => ({ waitForIdentify: async () => undefined }),
+};
+
 const DISCORD_EPOCH = 1420070400000n;
 const READY_TIMEOUT_MS = 15_000;
-/** Close codes after which Discord lets the session be resumed. */
-const RESUMABLE_CLOSE_CODES = new Set([4000, 4001, 4002, 4003, 4005, 4008, 4009]);
+/**
+ * Close codes after which Discord lets the session be resumed. 4009 (session timed out) is not one: Discord asks
+ * for a new session, so a RESUME after it gets op 9 with `d: false`.
+ */
+const RESUMABLE_CLOSE_CODES = new Set([1006, 4000, 4001, 4002, 4003, 4005, 4008]);
 
 const EVERYONE_PERMISSIONS =
   PermissionFlagsBits.ViewChannel |
@@ -342,6 +449,24 @@ export async function startDiscordDouble(options: StartDiscordDoubleOptions = {}
     after: number;
     resolve: (r: RecordedRequest) => void;
   }>();
+  const responseWaiters = new Set<{
+    predicate: (r: RecordedRequest) => boolean;
+    after: number;
+    resolve: (r: RecordedRequest) => void;
+  }>();
+  const restFaults: {
+    match: (r: RecordedRequest) => boolean;
+    fault: RestFault;
+    remaining: number;
+    hits: RecordedRequest[];
+    exhausted: () => void;
+  }[] = [];
+  const injectedFaults: InjectedFaultRecord[] = [];
+  const gatewayPayloads: ReceivedGatewayPayload[] = [];
+  /** Sockets whose heartbeats the double no longer acknowledges. */
+  const unackedSockets = new WeakSet<WebSocket>();
+  /** Close codes for the next IDENTIFYs, in order. */
+  const identifyFaults: number[] = [];
   const files = new Map<string, ServedFile>();
   const messages = new Map<string, APIMessage>();
   const interactions = new Map<string, InteractionState>();
@@ -699,7 +824,7 @@ export async function startDiscordDouble(options: StartDiscordDoubleOptions = {}
     };
   }
 
-  type Answer = { status: number; json?: unknown };
+  type Answer = { status: number; json?: unknown; headers?: Record<string, string> };
 
   function route(request: RecordedRequest): Answer {
     const { method, path } = request;
@@ -717,6 +842,18 @@ export async function startDiscordDouble(options: StartDiscordDoubleOptions = {}
       const state = interactionByToken(parts[1] ?? '', parts[2] ?? '');
       if (method === 'POST' && parts.length === 3) {
         if (!state.acknowledged) throw unknownWebhook();
+        const original = state.originalMessageId ? messages.get(state.originalMessageId) : undefined;
+        const originalFlags = original?.flags ?? 0;
+        if (original && originalFlags & MessageFlags.Loading) {
+          // Discord takes the first follow-up after a deferral as the deferred reply itself: it replaces the
+          // "thinking…" message and keeps the deferral's ephemeral flag, whatever the follow-up asks for.
+          const body = request.body ?? {};
+          const asked = typeof body.flags === 'number' ? body.flags : 0;
+          const resolved = applyBody(original, { ...body, flags: 0 }, request.files);
+          resolved.flags = ((originalFlags & MessageFlags.Ephemeral) |
+            (asked & ~MessageFlags.Ephemeral & ~MessageFlags.Loading)) as MessageFlags;
+          return { status: 200, json: storeMessage(resolved) };
+        }
         const message = storeMessage(interactionMessage(state, request.body, request.files));
         return { status: 200, json: message };
       }
@@ -911,16 +1048,90 @@ export async function startDiscordDouble(options: StartDiscordDoubleOptions = {}
     request.response = { status: answer.status, body: answer.json };
     if (answer.status === 204 || answer.json === undefined) {
       // No content-type on an empty answer: @discordjs/rest would try to parse it as JSON.
-      res.writeHead(answer.status);
+      res.writeHead(answer.status, answer.headers ?? {});
       res.end();
-      return;
+    } else {
+      const payload = JSON.stringify(answer.json);
+      res.writeHead(answer.status, {
+        ...answer.headers,
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(payload),
+      });
+      res.end(payload);
     }
-    const payload = JSON.stringify(answer.json);
-    res.writeHead(answer.status, {
-      'content-type': 'application/json',
-      'content-length': Buffer.byteLength(payload),
+    notifyAnswered(request);
+  }
+
+  function notifyAnswered(request: RecordedRequest): void {
+    const index = requests.indexOf(request);
+    for (const waiter of [...responseWaiters]) {
+      if (index >= waiter.after && waiter.predicate(request)) {
+        responseWaiters.delete(waiter);
+        waiter.resolve(request);
+      }
+    }
+  }
+
+  function requestMatcher(match: RequestMatch): (r: RecordedRequest) => boolean {
+    if (typeof match === 'function') return match;
+    const [method, pattern] = match.trim().split(/\s+/, 2);
+    if (!method || !pattern)
+      throw new Error(`Discord double: a request match is 'METHOD /path', got '${match}'`);
+    const expected = pattern.split('/');
+    return (r) => {
+      const actual = r.path.split('/');
+      return (
+        r.method === method.toUpperCase() &&
+        actual.length === expected.length &&
+        expected.every((segment, i) => segment === '*' || segment === actual[i])
+      );
+    };
+  }
+
+  /** The answer of an armed fault for `request`, if one matches; consumes one of its uses. */
+  function takeRestFault(request: RecordedRequest): RestFault | undefined {
+    const armed = restFaults.find((f) => f.remaining > 0 && f.match(request));
+    if (!armed) return undefined;
+    armed.remaining -= 1;
+    armed.hits.push(request);
+    if (armed.remaining === 0) armed.exhausted();
+    const kind = 'reset' in armed.fault ? 'reset' : String(armed.fault.status);
+    request.fault = kind;
+    injectedFaults.push({
+      kind: `rest ${kind}`,
+      target: `${request.method} ${request.path}`,
+      at: Date.now(),
     });
-    res.end(payload);
+    return armed.fault;
+  }
+
+  function faultAnswer(fault: Exclude<RestFault, { reset: true }>): Answer {
+    if (fault.status !== 429) {
+      const body = 'body' in fault && fault.body !== undefined ? fault.body : undefined;
+      return {
+        status: fault.status,
+        json: body ?? { message: `${fault.status}: Injected server error`, code: 0 },
+      };
+    }
+    const limit = fault as Extract<RestFault, { status: 429 }>;
+    const retryAfter = limit.retryAfter ?? 0.05;
+    const global = limit.global === true;
+    const headers: Record<string, string> = global
+      ? { 'retry-after': String(retryAfter), 'x-ratelimit-global': 'true', 'x-ratelimit-scope': 'global' }
+      : {
+          'retry-after': String(retryAfter),
+          'x-ratelimit-limit': '5',
+          'x-ratelimit-remaining': '0',
+          'x-ratelimit-reset': (Date.now() / 1000 + retryAfter).toFixed(3),
+          'x-ratelimit-reset-after': String(retryAfter),
+          'x-ratelimit-bucket': randomBytes(8).toString('hex'),
+          'x-ratelimit-scope': limit.scope ?? 'user',
+        };
+    return {
+      status: 429,
+      headers,
+      json: { message: 'You are being rate limited.', retry_after: retryAfter, global },
+    };
   }
 
   async function handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -957,13 +1168,25 @@ export async function startDiscordDouble(options: StartDiscordDoubleOptions = {}
       if (!file) {
         res.writeHead(404, { 'content-type': 'text/plain' });
         res.end('Not Found');
-        return;
+      } else {
+        res.writeHead(file.status, { 'content-type': file.contentType, 'content-length': file.body.length });
+        res.end(req.method === 'HEAD' ? undefined : file.body);
       }
-      res.writeHead(file.status, { 'content-type': file.contentType, 'content-length': file.body.length });
-      res.end(req.method === 'HEAD' ? undefined : file.body);
+      notifyAnswered(request);
       return;
     }
 
+    const fault = takeRestFault(request);
+    if (fault && 'reset' in fault) {
+      request.response = { status: 0, body: undefined };
+      notifyAnswered(request);
+      req.socket.destroy();
+      return;
+    }
+    if (fault) {
+      send(res, request, faultAnswer(fault));
+      return;
+    }
     let answer: Answer;
     try {
       answer = route(request);
@@ -1005,6 +1228,25 @@ export async function startDiscordDouble(options: StartDiscordDoubleOptions = {}
     return [...sessions.values()].filter((s) => s.resumable);
   }
 
+  /** Sessions with an open socket; throws when there is none, saying what the test tried to do. */
+  function connectedSessions(what: string): Session[] {
+    const connected = [...sessions.values()].filter(
+      (s) => s.socket !== null && s.socket.readyState === s.socket.OPEN,
+    );
+    if (connected.length === 0) throw new Error(`Discord double: no connected gateway session to ${what}`);
+    return connected;
+  }
+
+  function closeGateway(code: number): void {
+    for (const session of connectedSessions(`close with ${code}`)) {
+      if (!RESUMABLE_CLOSE_CODES.has(code)) session.resumable = false;
+      injectedFaults.push({ kind: `gateway close ${code}`, target: 'gateway', at: Date.now() });
+      // 1006 cannot be sent in a close frame: it is what a client sees when the connection just dies.
+      if (code === 1006) session.socket!.terminate();
+      else session.socket!.close(code, 'Closed by the test double');
+    }
+  }
+
   function dispatch(t: string, d: unknown): void {
     const targets = liveSessions();
     if (targets.length === 0)
@@ -1021,9 +1263,11 @@ export async function startDiscordDouble(options: StartDiscordDoubleOptions = {}
       return;
     }
     const d = payload.d as any;
+    const received: ReceivedGatewayPayload = { op: payload.op, at: Date.now() };
+    gatewayPayloads.push(received);
     switch (payload.op) {
       case GatewayOpcodes.Heartbeat:
-        sendPayload(socket, { op: GatewayOpcodes.HeartbeatAck, d: null });
+        if (!unackedSockets.has(socket)) sendPayload(socket, { op: GatewayOpcodes.HeartbeatAck, d: null });
         return;
       case GatewayOpcodes.Identify: {
         if (bound.session) {
@@ -1032,6 +1276,12 @@ export async function startDiscordDouble(options: StartDiscordDoubleOptions = {}
         }
         if (d?.token !== token) {
           socket.close(4004, 'Authentication failed.');
+          return;
+        }
+        const failure = identifyFaults.shift();
+        if (failure !== undefined) {
+          injectedFaults.push({ kind: `identify closed ${failure}`, target: 'gateway', at: Date.now() });
+          socket.close(failure, 'Closed by the test double');
           return;
         }
         identifies += 1;
@@ -1075,11 +1325,14 @@ export async function startDiscordDouble(options: StartDiscordDoubleOptions = {}
           return;
         }
         if (!session || !session.resumable) {
+          received.accepted = false;
           sendPayload(socket, { op: GatewayOpcodes.InvalidSession, d: false });
           return;
         }
+        received.accepted = true;
         resumes += 1;
-        session.socket?.terminate();
+        // After op 9 with d: true the client resumes on the same connection.
+        if (session.socket && session.socket !== socket) session.socket.terminate();
         session.socket = socket;
         bound.session = session;
         const from = Number(d.seq ?? 0);
@@ -1445,14 +1698,101 @@ export async function startDiscordDouble(options: StartDiscordDoubleOptions = {}
     clickButton,
     sendMessage,
     async dropConnection(code = 4000) {
-      const connected = liveSessions().filter((s) => s.socket);
-      if (connected.length === 0) throw new Error('Discord double: no connected gateway session to drop');
+      connectedSessions('drop');
       const back = nextOf(['ready', 'resumed'], 'RESUME or IDENTIFY after the dropped connection');
-      for (const session of connected) {
-        if (!RESUMABLE_CLOSE_CODES.has(code)) session.resumable = false;
-        session.socket?.close(code, 'Dropped by the test double');
-      }
+      closeGateway(code);
       await back;
+    },
+    waitForResponse(predicate, waitOptions = {}) {
+      const after = waitOptions.after ?? 0;
+      const timeoutMs = waitOptions.timeoutMs ?? 10_000;
+      const existing = requests.slice(after).find((r) => r.response !== undefined && predicate(r));
+      if (existing) return Promise.resolve(existing);
+      return new Promise((resolve, reject) => {
+        const waiter = {
+          predicate,
+          after,
+          resolve: (r: RecordedRequest) => {
+            clearTimeout(timer);
+            resolve(r);
+          },
+        };
+        const timer = setTimeout(() => {
+          responseWaiters.delete(waiter);
+          const recent = requests
+            .slice(-15)
+            .map((r) => `  ${r.method} ${r.path}${r.response ? ` -> ${r.response.status}` : ''}`)
+            .join('\n');
+          reject(
+            new Error(
+              `Discord double: no matching answered request within ${timeoutMs} ms. Recent requests:\n${recent || '  (none)'}`,
+            ),
+          );
+        }, timeoutMs);
+        responseWaiters.add(waiter);
+      });
+    },
+    failRequests(match, fault, faultOptions = {}) {
+      const times = faultOptions.times ?? 1;
+      let exhausted!: () => void;
+      const done = new Promise<void>((resolve) => (exhausted = resolve));
+      const armed = { match: requestMatcher(match), fault, remaining: times, hits: [], exhausted };
+      restFaults.push(armed);
+      if (times <= 0) exhausted();
+      return {
+        hits: armed.hits,
+        get remaining() {
+          return armed.remaining;
+        },
+        exhausted: done,
+        cancel() {
+          armed.remaining = 0;
+          exhausted();
+        },
+      };
+    },
+    get injectedFaults() {
+      return injectedFaults;
+    },
+    get gatewayPayloads() {
+      return gatewayPayloads;
+    },
+    waitForIdentify() {
+      return nextOf(['ready'], 'accepted IDENTIFY');
+    },
+    waitForResume() {
+      return nextOf(['resumed'], 'accepted RESUME');
+    },
+    closeGateway,
+    requestReconnect() {
+      for (const session of connectedSessions('send op 7 Reconnect to')) {
+        injectedFaults.push({ kind: 'op 7 reconnect', target: 'gateway', at: Date.now() });
+        sendPayload(session.socket!, { op: GatewayOpcodes.Reconnect, d: null });
+      }
+    },
+    invalidateSession(resumable) {
+      for (const session of connectedSessions('invalidate')) {
+        if (!resumable) session.resumable = false;
+        injectedFaults.push({
+          kind: `op 9 invalid session d=${resumable}`,
+          target: 'gateway',
+          at: Date.now(),
+        });
+        sendPayload(session.socket!, { op: GatewayOpcodes.InvalidSession, d: resumable });
+      }
+    },
+    stopHeartbeatAcks() {
+      for (const session of connectedSessions('stop acknowledging heartbeats of')) {
+        injectedFaults.push({ kind: 'heartbeat acks stopped', target: 'gateway', at: Date.now() });
+        unackedSockets.add(session.socket!);
+      }
+    },
+    failNextIdentify(code) {
+      identifyFaults.push(code);
+    },
+    originalMessage(interactionToken) {
+      const id = interactions.get(interactionToken)?.originalMessageId;
+      return id ? messages.get(id) : undefined;
     },
     serveFile,
     async close() {

@@ -1,10 +1,10 @@
-import { MessageFlags, SlashCommandBuilder } from 'discord.js';
+import { MessageFlags, SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
 import { detectLanguage } from '../../rag/text/language.js';
-import { prepareAnswer, refusalMessage } from '../answering.js';
+import { addressed, deliver, prepareAnswer, refusalMessage, type DeliveryRoute } from '../answering.js';
 import type { Command } from '../context.js';
 import { languageOfLocale, t } from '../i18n.js';
 import type { PartialAnswer } from '../../rag/service.js';
-import { NO_MENTIONS, renderPartial } from '../render.js';
+import { NO_MENTIONS, renderPartial, type RenderedMessage } from '../render.js';
 import { createEditThrottle } from '../throttle.js';
 
 /** `/ask question:<text> private:<bool>`: a quoted answer, public or ephemeral. */
@@ -42,18 +42,31 @@ export const ask = {
       });
       return;
     }
+    let shown = false;
     try {
-      // Deferred before any slow work: Discord drops an interaction not acknowledged within 3 seconds.
-      await interaction.deferReply(ephemeral ? { flags: MessageFlags.Ephemeral } : {});
-      if (admission.position > 0)
-        await interaction.editReply({
-          content: t(language).queued(admission.position),
-          allowedMentions: NO_MENTIONS,
-        });
+      // Deferred before any slow work: Discord drops an interaction not acknowledged within 3 seconds. If the
+      // deferral fails even after discord.js's retries, the answer is still prepared and sent by another route.
+      await interaction
+        .deferReply(ephemeral ? { flags: MessageFlags.Ephemeral } : {})
+        .catch((err: unknown) => log.warn({ err }, 'could not defer the reply'));
+      if (admission.position > 0 && interaction.deferred)
+        await interaction
+          .editReply({ content: t(language).queued(admission.position), allowedMentions: NO_MENTIONS })
+          .then(
+            () => (shown = true),
+            (err: unknown) => log.warn({ err }, 'could not show the queue position'),
+          );
       await admission.ready;
       const stream = createEditThrottle(
-        (partial: PartialAnswer) =>
-          interaction.editReply({ content: '', ...renderPartial(partial), allowedMentions: NO_MENTIONS }),
+        async (partial: PartialAnswer) => {
+          if (!interaction.deferred) return;
+          await interaction.editReply({
+            content: '',
+            ...renderPartial(partial),
+            allowedMentions: NO_MENTIONS,
+          });
+          shown = true;
+        },
         ctx.settings.streamEditIntervalMs,
         (err) => log.warn({ err }, 'streaming edit failed'),
       );
@@ -65,21 +78,89 @@ export const ask = {
       }).finally(() => stream.finish());
       const [first, ...rest] = pages;
       if (first)
-        await interaction.editReply({
-          content: first.content ?? '',
-          embeds: first.embeds,
-          components: first.components,
-          allowedMentions: NO_MENTIONS,
-        });
+        await deliver(
+          firstPageRoutes(
+            interaction,
+            {
+              content: first.content ?? '',
+              embeds: first.embeds,
+              components: first.components,
+              allowedMentions: NO_MENTIONS,
+            },
+            { ephemeral, shown },
+          ),
+          log,
+        );
       for (const page of rest) {
-        await interaction.followUp({
-          ...page,
-          allowedMentions: NO_MENTIONS,
-          ...(ephemeral ? { flags: MessageFlags.Ephemeral } : {}),
-        });
+        const payload = { ...page, allowedMentions: NO_MENTIONS };
+        await deliver(
+          [
+            {
+              name: 'followUp',
+              send: () =>
+                interaction.followUp({ ...payload, ...(ephemeral ? { flags: MessageFlags.Ephemeral } : {}) }),
+            },
+            ...channelRoute(interaction, payload, ephemeral),
+          ],
+          log,
+        );
       }
     } finally {
       admission.release();
     }
   },
 } satisfies Command;
+
+/** A rendered page ready to send: every route takes it as is. */
+type AnswerPayload = RenderedMessage & { allowedMentions: typeof NO_MENTIONS };
+
+/**
+ * Where the first page of an answer can go, best first: the deferred reply; else a follow-up, which Discord takes
+ * as the deferred reply while it still shows "thinking…"; else, for a public answer, a message in the channel that
+ * addresses the asker, after which the deferred reply is deleted so that no "thinking…" stays behind. A follow-up or
+ * channel message also deletes a reply that was showing the queue position or a partial answer.
+ */
+function firstPageRoutes(
+  interaction: ChatInputCommandInteraction,
+  payload: AnswerPayload,
+  state: { ephemeral: boolean; shown: boolean },
+): DeliveryRoute[] {
+  const flags = state.ephemeral ? { flags: MessageFlags.Ephemeral as const } : {};
+  const dropStale = () => interaction.deleteReply().catch(() => undefined);
+  if (!interaction.deferred && !interaction.replied)
+    return [
+      { name: 'reply', send: () => interaction.reply({ ...payload, ...flags }) },
+      ...channelRoute(interaction, payload, state.ephemeral),
+    ];
+  return [
+    { name: 'editReply', send: () => interaction.editReply(payload) },
+    {
+      name: 'followUp',
+      send: async () => {
+        await interaction.followUp({ ...payload, ...flags });
+        if (state.shown) await dropStale();
+      },
+    },
+    ...channelRoute(interaction, payload, state.ephemeral, dropStale),
+  ];
+}
+
+/** A public message in the interaction's channel; never for a private answer. */
+function channelRoute(
+  interaction: ChatInputCommandInteraction,
+  payload: AnswerPayload,
+  ephemeral: boolean,
+  after?: () => Promise<unknown>,
+): DeliveryRoute[] {
+  const channel = interaction.channel;
+  if (ephemeral || !channel?.isSendable()) return [];
+  return [
+    {
+      name: 'channel',
+      send: async () => {
+        await channel.send(interaction.inGuild() ? addressed(payload, interaction.user.id) : payload);
+        await after?.();
+      },
+    },
+  ];
+}

@@ -72,7 +72,8 @@ export function resolveChatBaseURL(baseURL: string): string {
  *   request is retried: once a stream has started, a failure surfaces from the iterator and is not retried.
  * - `LLM_API_KEY` is sent as `Authorization: Bearer`; without it no Authorization header is sent, and
  *   `OPENAI_API_KEY`, `OPENAI_BASE_URL`, `OPENAI_ORG_ID` and `OPENAI_PROJECT_ID` from the environment are ignored.
- *   The key is scrubbed from errors and never logged.
+ *   The key is scrubbed from every response body before the SDK reads it (an error body, an error event in the
+ *   middle of a stream, or model output that echoes it), then from errors, and is never logged.
  *
  * Failures are the SDK's and LangChain's errors; classify them with {@link describeLlmError}.
  */
@@ -95,7 +96,7 @@ export function createChatModel(config: Config, deps: ChatModelDeps): ChatModel 
     configuration: {
       baseURL,
       fetch: createLlmFetch(deps.fetch ?? globalThis.fetch, {
-        sendAuthorization: apiKey !== undefined,
+        apiKey,
         idleTimeoutMs: config.LLM_TIMEOUT_MS,
       }),
       organization: null,
@@ -197,29 +198,60 @@ class StreamStalledError extends Error {
 }
 
 /**
- * The HTTP client of the SDK: drops the placeholder Authorization header when no key is configured, and fails a
+ * The HTTP client of the SDK: drops the placeholder Authorization header when no key is configured, replaces the
+ * key wherever a response body repeats it (providers echo it in error messages, JSON or mid-stream), and fails a
  * streamed body that stays silent for `idleTimeoutMs` (the SDK's timeout ends when a stream's headers arrive).
  */
 function createLlmFetch(
   base: typeof fetch,
-  options: { sendAuthorization: boolean; idleTimeoutMs: number },
+  options: { apiKey: string | undefined; idleTimeoutMs: number },
 ): typeof fetch {
   return async (input, init) => {
     let request = init;
-    if (!options.sendAuthorization) {
+    if (options.apiKey === undefined) {
       const headers = new Headers(init?.headers);
       headers.delete('authorization');
       request = { ...init, headers };
     }
     const response = await base(input, request);
-    const contentType = response.headers.get('content-type') ?? '';
-    if (!response.body || !contentType.includes('text/event-stream')) return response;
-    return new Response(withIdleTimeout(response.body, options.idleTimeoutMs), {
-      status: response.status,
-      statusText: response.statusText,
-      headers: response.headers,
-    });
+    const streaming = (response.headers.get('content-type') ?? '').includes('text/event-stream');
+    const redacting = options.apiKey !== undefined && options.apiKey.length >= 4;
+    if (!response.body || (!streaming && !redacting)) return response;
+    let body: ReadableStream<Uint8Array> = response.body;
+    if (redacting) body = body.pipeThrough(redactingStream(options.apiKey!));
+    if (streaming) body = withIdleTimeout(body, options.idleTimeoutMs);
+    const headers = new Headers(response.headers);
+    headers.delete('content-length');
+    return new Response(body, { status: response.status, statusText: response.statusText, headers });
   };
+}
+
+/**
+ * Replaces `secret` in a UTF-8 byte stream, also across chunk boundaries: only the end of a chunk that could begin
+ * the secret is held back until the next chunk, so a stream is not delayed otherwise.
+ */
+function redactingStream(secret: string): TransformStream<Uint8Array, Uint8Array> {
+  const decoder = new TextDecoder();
+  const encoder = new TextEncoder();
+  let pending = '';
+  const heldBack = (text: string) => {
+    for (let n = Math.min(secret.length - 1, text.length); n > 0; n--)
+      if (secret.startsWith(text.slice(-n))) return n;
+    return 0;
+  };
+  return new TransformStream({
+    transform(chunk, controller) {
+      pending = (pending + decoder.decode(chunk, { stream: true })).split(secret).join('[redacted]');
+      const keep = heldBack(pending);
+      const out = pending.slice(0, pending.length - keep);
+      pending = pending.slice(pending.length - keep);
+      if (out !== '') controller.enqueue(encoder.encode(out));
+    },
+    flush(controller) {
+      const rest = (pending + decoder.decode()).split(secret).join('[redacted]');
+      if (rest !== '') controller.enqueue(encoder.encode(rest));
+    },
+  });
 }
 
 function withIdleTimeout(body: ReadableStream<Uint8Array>, ms: number): ReadableStream<Uint8Array> {
