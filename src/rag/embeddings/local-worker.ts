@@ -5,6 +5,6 @@ import { LocalHashEmbeddings } from './local.js';
 const embedder = new LocalHashEmbeddings({ dimensions: (workerData as { dimensions: number }).dimensions });
 parentPort?.on('message', (message: { id: number; texts: string[] }) => {
   const out = new Float32Array(message.texts.length * embedder.dimensions);
-  message.texts.forEach((text, i) => out.set(embedder.embed(text), i * embedder.dimensions));
+  message.texts.forEach((text, i) => embedder.embedInto(text, out, i * embedder.dimensions));
   parentPort?.postMessage({ id: message.id, vectors: out }, [out.buffer]);
 });

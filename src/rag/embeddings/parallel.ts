@@ -75,7 +75,12 @@ export class ParallelLocalEmbeddings extends Embeddings implements VerbatimEmbed
   async embedDocumentsToFloat32(texts: string[]): Promise<Float32Array[]> {
     const d = this.dimensions;
     const workers = texts.length < MIN_PARALLEL_TEXTS ? [] : this.pool();
-    if (workers.length === 0) return texts.map((t) => Float32Array.from(this.local.embed(t)));
+    if (workers.length === 0)
+      return texts.map((t) => {
+        const vector = new Float32Array(d);
+        this.local.embedInto(t, vector);
+        return vector;
+      });
     const per = Math.ceil(texts.length / workers.length);
     const parts = await Promise.all(workers.map((w, i) => this.run(w, texts.slice(i * per, (i + 1) * per))));
     return parts.flatMap((block) =>
