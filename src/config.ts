@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { AppError, ErrorCode } from './errors.js';
 
@@ -13,6 +14,29 @@ const idList = z
       .filter(Boolean),
   )
   .pipe(z.array(z.string().regex(/^\d{5,25}$/, 'expected comma-separated Discord ids (digits)')));
+const isNetwork = (entry: string): boolean => {
+  const [address = '', prefix, extra] = entry.split('/');
+  const version = isIP(address);
+  if (version === 0 || extra !== undefined) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128);
+};
+const networkList = z
+  .string()
+  .optional()
+  .transform((v) =>
+    (v ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  )
+  .pipe(
+    z.array(
+      z
+        .string()
+        .refine(isNetwork, 'expected comma-separated IP addresses or CIDR ranges, e.g. 10.0.0.0/8,::1'),
+    ),
+  );
 const optionalString = z
   .string()
   .trim()
@@ -79,6 +103,13 @@ export const configSchema = z.object({
     .max(25 * 1024 * 1024)
     .default(2 * 1024 * 1024),
   FETCH_TIMEOUT_MS: positiveInt(15_000),
+  /**
+   * IP addresses or CIDR ranges that `/corpus add url:` may fetch from although they are loopback, private (RFC 1918,
+   * 100.64/10, fc00::/7) or link-local (169.254/16, fe80::/10), e.g. `192.168.1.20,10.0.0.0/8` for a wiki on the
+   * LAN. Empty (the default): public addresses only, so that a moderator cannot make the bot read the cloud
+   * metadata service or an internal admin page. Checked on the addresses actually connected to, at every redirect.
+   */
+  URL_FETCH_ALLOWED_NETWORKS: networkList,
 });
 
 /** Rules between keys, checked on the raw input so they are reported together with the per-key errors. */

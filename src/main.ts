@@ -36,6 +36,7 @@ export function qaOptions(config: Config): QaOptions {
     extractive: { maxQuotes: config.MAX_QUOTES, minScore: config.RELEVANCE_FLOOR, secondaryRatio: 0.8 },
     maxUploadBytes: config.MAX_UPLOAD_BYTES,
     fetchTimeoutMs: config.FETCH_TIMEOUT_MS,
+    urlFetchAllowedNetworks: config.URL_FETCH_ALLOWED_NETWORKS,
     llmTimeoutMs: config.LLM_TIMEOUT_MS,
   };
 }

@@ -41,6 +41,18 @@ describe('loadConfig', () => {
     ).toBeUndefined();
   });
 
+  it('reads URL_FETCH_ALLOWED_NETWORKS as addresses and CIDR ranges, public web only by default', () => {
+    expect(loadConfig({}).URL_FETCH_ALLOWED_NETWORKS).toEqual([]);
+    expect(
+      loadConfig({ URL_FETCH_ALLOWED_NETWORKS: ' 10.0.0.0/8, 192.168.1.20 ,fd00::/8,::1' })
+        .URL_FETCH_ALLOWED_NETWORKS,
+    ).toEqual(['10.0.0.0/8', '192.168.1.20', 'fd00::/8', '::1']);
+    for (const bad of ['wiki.lan', '10.0.0.0/33', '::/129', '10.0.0.0/8/1', '300.1.1.1', '10.0.0.0/'])
+      expect(() => loadConfig({ URL_FETCH_ALLOWED_NETWORKS: bad }), bad).toThrow(
+        /URL_FETCH_ALLOWED_NETWORKS/,
+      );
+  });
+
   it('lists exactly the schema keys in .env.example, each with a comment', async () => {
     const lines = (await readFile(new URL('../.env.example', import.meta.url), 'utf8')).split('\n');
     const keys = lines.filter((l) => /^[A-Z_]+=/.test(l)).map((l) => l.split('=')[0]);

@@ -55,6 +55,7 @@ export async function startHarness(
     ASK_COOLDOWN_SECONDS: '0',
     MODERATOR_ROLE_IDS: double.moderatorRoleId,
     BOT_OWNER_IDS: double.users.owner.id,
+    URL_FETCH_ALLOWED_NETWORKS: '127.0.0.1',
     ...env,
   });
   const logger = harnessOptions.logger ?? createSilentLogger();

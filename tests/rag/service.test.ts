@@ -187,7 +187,7 @@ describe('QaService', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as { port: number };
     try {
-      const service = await start();
+      const service = await start({ URL_FETCH_ALLOWED_NETWORKS: '127.0.0.1' });
       await service.refresh();
       const url = `http://127.0.0.1:${port}/news/amazon-armee.html`;
       const first = await service.addFromUrl(url);

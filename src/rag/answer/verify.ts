@@ -20,9 +20,11 @@ export interface VerifiableDocument {
 }
 
 /**
- * Keeps only the candidates found verbatim in the stored text of the document they cite (comparing modulo
- * whitespace and apostrophe/quote/dash variants). A kept quote's text is replaced by the exact stored span, so what
- * is shown is always the article's own characters. Every drop is logged.
+ * Keeps only the candidates found verbatim in the stored text of the document they cite: comparing modulo whitespace,
+ * invisible characters, Unicode composition and apostrophe/quote/dash/ellipsis variants, but never case, accents,
+ * words or digits, and as whole words (a quote may not begin or end inside a word or a number of the text). A kept
+ * quote's text is replaced by the exact stored span, so what is shown is always the article's own characters. Every
+ * drop is logged.
  */
 export function verifyQuotes(
   candidates: readonly QuoteCandidate[],
@@ -32,7 +34,10 @@ export function verifyQuotes(
   const quotes: Quote[] = [];
   for (const candidate of candidates) {
     const doc = getDocument(candidate.docId);
-    const span = doc && candidate.text.trim() !== '' ? findVerbatim(doc.text, candidate.text) : undefined;
+    const span =
+      doc && candidate.text.trim() !== ''
+        ? findVerbatim(doc.text, candidate.text, { wholeWords: true })
+        : undefined;
     if (!doc || !span) {
       logger.warn(
         {

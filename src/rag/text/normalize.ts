@@ -12,6 +12,9 @@ const INVISIBLE = /[\u00AD\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u
 const CONTROLS = /[\u0000-\u0008\u000E-\u001F\u007F-\u009F]/g;
 /** Tab, no-break spaces (U+00A0, U+202F, French typography) and the other exotic spaces. */
 const EXOTIC_SPACES = /[\t\u00A0\u1680\u2000-\u200A\u202F\u205F\u3000]/g;
+/** Any character one of the four patterns above replaces: most texts have none, and one scan is cheaper than four. */
+const NEEDS_CLEANING =
+  /[\r\u000B\u000C\u0085\u2028\u2029\u00AD\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF\u0000-\u0008\u000E-\u001F\u007F-\u009F\t\u00A0\u1680\u2000-\u200A\u202F\u205F\u3000]/;
 
 /**
  * Normalises a document's text: Unicode NFC; CRLF, CR, vertical tab, form feed and Unicode line separators become
@@ -23,16 +26,17 @@ const EXOTIC_SPACES = /[\t\u00A0\u1680\u2000-\u200A\u202F\u205F\u3000]/g;
  * and the loaders emit one line per block. Typography (’ « » – …) is kept as written, for display.
  */
 export function normalizeText(raw: string): string {
-  return raw
-    .replace(LINE_BREAKS, '\n')
-    .replace(INVISIBLE, '')
-    .replace(CONTROLS, '')
-    .replace(EXOTIC_SPACES, ' ')
+  const cleaned = NEEDS_CLEANING.test(raw)
+    ? raw.replace(LINE_BREAKS, '\n').replace(INVISIBLE, '').replace(CONTROLS, '').replace(EXOTIC_SPACES, ' ')
+    : raw;
+  // Only spaces and \n are left as whitespace (NFC makes none), so trimming lines is removing a space around \n.
+  return cleaned
     .normalize('NFC')
-    .split('\n')
-    .map((line) => line.replace(/ {2,}/g, ' ').trim())
-    .filter((line) => line.length > 0)
-    .join('\n\n');
+    .replace(/ {2,}/g, ' ')
+    .replace(/ \n/g, '\n')
+    .replace(/\n /g, '\n')
+    .trim()
+    .replace(/\n+/g, '\n\n');
 }
 
 const FOLD_MAP: ReadonlyMap<string, string> = new Map([
@@ -48,12 +52,13 @@ function foldChars(s: string): string {
 }
 
 /**
- * Folds a string for verbatim comparison: NFC; invisible characters removed; apostrophe variants become `'`,
- * quotation marks (« » “ ” „ ‟ ″) become `"`, dashes become `-`, `…` becomes `...`; every whitespace run becomes one
- * space; the result is trimmed. Case and accents are kept: a quote must be word for word.
+ * Folds a string for verbatim comparison: invisible characters removed, then NFC (so `e\u200B\u0301` folds like
+ * `é`); apostrophe variants become `'`, quotation marks (« » “ ” „ ‟ ″) become `"`, dashes become `-`, `…` becomes
+ * `...`; every whitespace run becomes one space; the result is trimmed. Case and accents are kept: a quote must be
+ * word for word.
  */
 export function foldForMatch(s: string): string {
-  return foldChars(s.normalize('NFC')).replace(/\s+/g, ' ').trim();
+  return foldChars(s.replace(INVISIBLE, '').normalize('NFC')).replace(/\s+/g, ' ').trim();
 }
 
 interface FoldedText {
@@ -120,19 +125,39 @@ function foldWithOffsets(haystack: string): FoldedText {
   return { folded: out.join(''), origStart, origEnd, canStart, canEnd };
 }
 
+const WORD_CHAR = /^[\p{L}\p{M}\p{N}]$/u;
+
+function isWordChar(c: string | undefined): boolean {
+  return c !== undefined && WORD_CHAR.test(c);
+}
+
+/** True when folded[at - 1] and folded[at] are both word characters (letters, marks, digits). */
+function insideWord(folded: string, at: number): boolean {
+  const before = at >= 2 && /[\uDC00-\uDFFF]/.test(folded[at - 1] ?? '') ? at - 2 : at - 1;
+  const previous = before >= 0 ? String.fromCodePoint(folded.codePointAt(before) ?? 32) : undefined;
+  const next = at < folded.length ? String.fromCodePoint(folded.codePointAt(at) ?? 32) : undefined;
+  return isWordChar(previous) && isWordChar(next);
+}
+
 /**
  * Finds `needle` in `haystack`, comparing both under {@link foldForMatch}, and returns the matching span as offsets
  * into the original `haystack`, so that `haystack.slice(start, end)` shows the passage exactly as written. The span
  * never splits an original character (a needle ending in `..` does not match half of a `…`). Returns the first
- * match, or `undefined` when there is none or the needle is blank. Matching is by substring: word boundaries are the
- * caller's concern.
+ * match, or `undefined` when there is none or the needle is blank. Matching is by substring unless `wholeWords` is
+ * set: then a match may not start or end inside a word or a number (« acceptable » is not found in
+ * « inacceptable », nor « 20 millions » in « 120 millions »).
  */
-export function findVerbatim(haystack: string, needle: string): { start: number; end: number } | undefined {
+export function findVerbatim(
+  haystack: string,
+  needle: string,
+  options: { wholeWords?: boolean } = {},
+): { start: number; end: number } | undefined {
   const target = foldForMatch(needle);
   if (target.length === 0) return undefined;
   const { folded, origStart, origEnd, canStart, canEnd } = foldWithOffsets(haystack);
   for (let i = folded.indexOf(target); i !== -1; i = folded.indexOf(target, i + 1)) {
     const j = i + target.length;
+    if (options.wholeWords && (insideWord(folded, i) || insideWord(folded, j))) continue;
     if (canStart[i] && canEnd[j]) {
       const start = origStart[i];
       const end = origEnd[j - 1];
