@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import type { Logger } from '../logger.js';
@@ -26,6 +27,7 @@ import {
   sniffUpload,
   type ParseCache,
 } from './corpus/index.js';
+import { createUrlGuard } from './corpus/url-guard.js';
 import type { VerbatimEmbeddings } from './embeddings/types.js';
 import { fuseRetrievals, retrieve } from './retrieval/hybrid.js';
 import type { HnswVectorStore, SyncProgress, SyncReport } from './store/vector-store.js';
@@ -56,6 +58,11 @@ export interface QaOptions {
   /** Largest article file or web page accepted by {@link QaService.addDocument} and {@link QaService.addFromUrl}. */
   maxUploadBytes: number;
   fetchTimeoutMs: number;
+  /**
+   * IP addresses or CIDR ranges that {@link QaService.addFromUrl} may fetch from although they are loopback, private
+   * or link-local. Empty or absent: public addresses only.
+   */
+  urlFetchAllowedNetworks?: readonly string[];
   /** Time allowed to each LLM call (answer, rewrite, translation). */
   llmTimeoutMs?: number;
 }
@@ -378,9 +385,11 @@ export function createQaService(deps: QaServiceDeps): QaService {
     return exclusive(async () => {
       const { documents, failures } = await loadCorpus(options.corpusDir, { logger, cache: parseCache });
       const failedPaths = new Set(failures.map((f) => f.file));
-      const kept = store
-        .listDocuments()
-        .filter((d) => failedPaths.has(d.path) && !documents.some((n) => n.id === d.id));
+      const loadedIds = new Set(documents.map((d) => d.id));
+      const kept =
+        failures.length === 0
+          ? []
+          : store.listDocuments().filter((d) => failedPaths.has(d.path) && !loadedIds.has(d.id));
       for (const doc of kept)
         logger.warn(
           { docId: doc.id, file: doc.path },
@@ -409,10 +418,25 @@ export function createQaService(deps: QaServiceDeps): QaService {
     });
   }
 
-  const uniqueId = (id: string) => {
+  /** Whether writing `name` would overwrite the file of another document, or a file the index does not hold. */
+  const fileTaken = (name: string, ownerId: string): boolean => {
+    const owner = store.listDocuments().find((d) => d.path === name);
+    return owner ? owner.id !== ownerId : existsSync(join(options.corpusDir, name));
+  };
+  /** `id`, or `id-2`, `id-3`, ... : the first that names neither a stored document nor an existing file. */
+  const uniqueId = (id: string, extension: string) => {
     let candidate = id;
-    for (let n = 2; store.getDocument(candidate); n += 1) candidate = `${id}-${n}`;
+    for (let n = 2; store.getDocument(candidate) || fileTaken(`${candidate}${extension}`, candidate); n += 1)
+      candidate = `${id}-${n}`;
     return candidate;
+  };
+  /** The file of a document: its current one when it is replaced, else a name no other file has. */
+  const fileNameFor = (id: string, extension: string) => {
+    const current = store.getDocument(id)?.path;
+    if (current) return current;
+    let name = `${id}${extension}`;
+    for (let n = 2; fileTaken(name, id); n += 1) name = `${id}-${n}${extension}`;
+    return name;
   };
 
   async function addDocument(
@@ -436,8 +460,8 @@ export function createQaService(deps: QaServiceDeps): QaService {
       const first = parseDocument({ fileName: `${derivedId}${sniffed.kind}`, content });
       if (!first.ok) return { kind: 'invalid', reason: first.reason };
       const explicitId = first.document.id !== derivedId;
-      const id = explicitId ? first.document.id : uniqueId(derivedId);
-      const fileName = store.getDocument(id)?.path || `${id}${sniffed.kind}`;
+      const id = explicitId ? first.document.id : uniqueId(derivedId, sniffed.kind);
+      const fileName = fileNameFor(id, sniffed.kind);
       const parsed = id === derivedId ? first : parseDocument({ fileName, content });
       if (!parsed.ok) return { kind: 'invalid', reason: parsed.reason };
       const document = { ...parsed.document, path: fileName };
@@ -458,18 +482,20 @@ export function createQaService(deps: QaServiceDeps): QaService {
     });
   }
 
+  const urlGuard = createUrlGuard({ allowedNetworks: options.urlFetchAllowedNetworks ?? [] });
+
   async function addFromUrl(url: string): Promise<AddResult> {
     const download = await downloadLimited(url, {
       fetch: deps.fetch ?? fetch,
       maxBytes: options.maxUploadBytes,
       timeoutMs: options.fetchTimeoutMs,
+      guard: urlGuard,
     });
     if (!download.ok) return { kind: 'invalid', reason: download.reason };
     const finalUrl = new URL(download.finalUrl);
     const name = finalUrl.pathname.split('/').filter(Boolean).pop() ?? '';
-    const fileName = deriveDocumentId(name.replace(/\.[a-z0-9]+$/i, '')).startsWith('doc-')
-      ? `${finalUrl.hostname}.html`
-      : name;
+    const id = deriveDocumentId(name.replace(/\.[a-z0-9]+$/i, ''));
+    const fileName = id.startsWith('doc-') || id.length > 100 ? `${finalUrl.hostname}.html` : name;
     return addDocument({ fileName, content: download.bytes }, download.finalUrl);
   }
 

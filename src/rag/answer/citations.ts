@@ -71,7 +71,7 @@ export class CitationVerifier {
     );
     for (const index of order) {
       const { chunk } = this.passages[index] as RetrievedChunk;
-      const span = findVerbatim(chunk.text, quote);
+      const span = findVerbatim(chunk.text, quote, { wholeWords: true });
       if (!span) continue;
       const text = chunk.text.slice(span.start, span.end);
       return {

@@ -96,6 +96,22 @@ describe('CitationVerifier', () => {
     verifier.add({ text: 'Première.', citations: [{ passage: 1, quote: "Il s'agit  là de la première" }] });
     expect(verifier.quotes[0]?.text).toBe('Il s’agit là de la première');
   });
+
+  it('drops a quote that starts or ends inside a word of the passage', () => {
+    const p = passage('Le contrat valait 120 millions de dollars, une somme inacceptable.', 0, 'x#0', 'x');
+    const verifier = new CitationVerifier([p]);
+    const cut = verifier.add({
+      text: 'Vingt.',
+      citations: [{ passage: 1, quote: '20 millions de dollars' }],
+    });
+    const inner = verifier.add({ text: 'Ok.', citations: [{ passage: 1, quote: 'illions de dollars' }] });
+    const whole = verifier.add({
+      text: 'Cent vingt.',
+      citations: [{ passage: 1, quote: '120 millions de dollars' }],
+    });
+    expect([cut, inner]).toEqual([undefined, undefined]);
+    expect(whole).toEqual({ text: 'Cent vingt.', quotes: [0] });
+  });
 });
 
 describe('buildAnswerPrompt', () => {
