@@ -5,6 +5,7 @@ import {
   Events,
   GatewayCloseCodes,
   GatewayIntentBits,
+  Options,
   Partials,
   type ClientOptions,
 } from 'discord.js';
@@ -76,6 +77,19 @@ export function createDiscordClient(
     intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.DirectMessages],
     // DM channels are not cached at start: without the Channel partial discord.js drops their first message.
     partials: [Partials.Channel],
+    // discord.js keeps every user, member and message it sees (about 5 KiB per new user, measured by the soak):
+    // the bot needs none of them after answering, so the caches are capped and swept.
+    makeCache: Options.cacheWithLimits({
+      ...Options.DefaultMakeCacheSettings,
+      MessageManager: 20,
+      UserManager: { maxSize: 1000, keepOverLimit: (user) => user.id === user.client.user.id },
+      GuildMemberManager: { maxSize: 200, keepOverLimit: (member) => member.id === member.client.user.id },
+    }),
+    sweepers: {
+      ...Options.DefaultSweeperSettings,
+      messages: { interval: 900, lifetime: 1800 },
+      users: { interval: 3600, filter: () => (user) => user.id !== user.client.user.id },
+    },
     rest: { api: config.DISCORD_API_BASE, ...options.rest },
     ...(options.ws ? { ws: options.ws } : {}),
     allowedMentions: NO_MENTIONS,

@@ -58,18 +58,29 @@ export function createLimiter(options: LimiterOptions) {
         for (const [id, time] of lastAsked) if (at - time >= options.cooldownMs) lastAsked.delete(id);
       let position = 0;
       let ready: Promise<void>;
+      let started = false;
+      let turn: (() => void) | undefined;
       if (active < options.maxConcurrent) {
         active += 1;
+        started = true;
         ready = Promise.resolve();
       } else {
-        ready = new Promise<void>((resolve) => waiting.push(resolve));
+        ready = new Promise<void>((resolve) => {
+          turn = () => {
+            started = true;
+            resolve();
+          };
+          waiting.push(turn);
+        });
         position = waiting.length;
       }
       let released = false;
       const release = () => {
         if (released) return;
         released = true;
-        releaseSlot();
+        // A caller that gives up its place before its turn leaves the queue; only a started answer frees a slot.
+        if (started) releaseSlot();
+        else waiting.splice(waiting.indexOf(turn as () => void), 1);
       };
       return { kind: 'admitted', position, ready, release };
     },

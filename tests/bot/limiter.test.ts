@@ -21,6 +21,27 @@ describe('createLimiter', () => {
     expect(order).toEqual(['c', 'd']);
   });
 
+  it('takes a queued caller that gives up out of the queue without freeing a slot it never had', async () => {
+    const limiter = createLimiter({ maxConcurrent: 1, maxQueued: 2, cooldownMs: 0 });
+    const a = limiter.tryAcquire('a');
+    const b = limiter.tryAcquire('b');
+    const c = limiter.tryAcquire('c');
+    if (a.kind !== 'admitted' || b.kind !== 'admitted' || c.kind !== 'admitted') throw new Error('not admitted');
+    let bStarted = false;
+    void b.ready.then(() => (bStarted = true));
+    c.release();
+    await Promise.resolve();
+    expect(limiter.active).toBe(1);
+    expect(limiter.queued).toBe(1);
+    expect(bStarted).toBe(false);
+    a.release();
+    await b.ready;
+    expect(bStarted).toBe(true);
+    expect(limiter.queued).toBe(0);
+    b.release();
+    expect(limiter.active).toBe(0);
+  });
+
   it('makes a user wait for the cooldown, telling how long', () => {
     let now = 1000;
     const limiter = createLimiter({ maxConcurrent: 5, maxQueued: 5, cooldownMs: 5000, now: () => now });
