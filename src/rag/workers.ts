@@ -1,12 +1,9 @@
-import { Worker } from 'node:worker_threads';
+import { parentPort, Worker } from 'node:worker_threads';
 
 /**
  * Starts a worker thread on a module next to the caller. From compiled JavaScript the module is loaded directly; from
  * TypeScript sources (development, tests, `tsx`) the worker first registers the tsx loader, resolved from this module
  * rather than the working directory, then imports the module.
- *
- * @param url - the worker module, e.g. `new URL('./hnsw-worker.ts', import.meta.url)`; a `.ts` URL is switched to
- *   `.js` when the caller itself runs compiled.
  */
 export function startModuleWorker(url: URL, workerData: unknown): Worker {
   if (!url.pathname.endsWith('.ts')) return new Worker(url, { workerData });
@@ -20,4 +17,90 @@ export function startModuleWorker(url: URL, workerData: unknown): Worker {
 /** The URL of a sibling module, with the extension the running code uses (`.ts` under tsx, `.js` compiled). */
 export function siblingModule(name: string, base: string): URL {
   return new URL(`./${name}${base.endsWith('.ts') ? '.ts' : '.js'}`, base);
+}
+
+type Reply =
+  { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string; name: string };
+
+/** An error thrown in a worker, with the name of its class there. */
+export class WorkerError extends Error {
+  constructor(
+    message: string,
+    readonly remoteName: string,
+  ) {
+    super(message);
+    this.name = 'WorkerError';
+  }
+}
+
+/**
+ * Calls into a worker thread that runs {@link serveRequests}: each call is a message answered by one reply. The
+ * worker keeps the process alive only while calls are pending, so an idle pool never delays exit; if the worker
+ * dies, pending and later calls reject.
+ */
+export class WorkerClient {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private nextId = 0;
+  private failure: Error | undefined;
+
+  constructor(url: URL, workerData: unknown) {
+    this.worker = startModuleWorker(url, workerData);
+    this.worker.on('message', (reply: Reply) => {
+      const waiter = this.pending.get(reply.id);
+      this.pending.delete(reply.id);
+      if (this.pending.size === 0) this.worker.unref();
+      if (!waiter) return;
+      if (reply.ok) waiter.resolve(reply.result);
+      else waiter.reject(new WorkerError(reply.error, reply.name));
+    });
+    const fail = (err: Error) => {
+      this.failure ??= err;
+      for (const { reject } of this.pending.values()) reject(err);
+      this.pending.clear();
+    };
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => fail(new Error(`worker exited (code ${code})`)));
+    // After the listeners: adding a 'message' listener refs the worker again.
+    this.worker.unref();
+  }
+
+  call<T>(request: unknown, transfer: ArrayBuffer[] = []): Promise<T> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      if (this.pending.size === 0) this.worker.ref();
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.worker.postMessage({ id, request }, transfer);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.failure ??= new Error('worker closed');
+    await this.worker.terminate();
+  }
+}
+
+/**
+ * Worker side of {@link WorkerClient}: answers each request with `handle`'s result (typed arrays are transferred, not
+ * copied) or its error.
+ */
+export function serveRequests(handle: (request: never) => unknown): void {
+  parentPort?.on('message', (message: { id: number; request: never }) => {
+    Promise.resolve()
+      .then(() => handle(message.request))
+      .then(
+        (result) => {
+          const transfer = ArrayBuffer.isView(result) ? [result.buffer as ArrayBuffer] : [];
+          parentPort?.postMessage({ id: message.id, ok: true, result }, transfer);
+        },
+        (err: unknown) =>
+          parentPort?.postMessage({
+            id: message.id,
+            ok: false,
+            error: err instanceof Error ? err.message : String(err),
+            name: err instanceof Error ? err.name : 'Error',
+          }),
+      );
+  });
 }

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
 import { Embeddings } from '@langchain/core/embeddings';
+import { siblingModule, WorkerClient } from '../workers.js';
 import { LocalHashEmbeddings } from './local.js';
 import type { VerbatimEmbeddings } from './types.js';
 
@@ -18,12 +18,7 @@ export class ParallelLocalEmbeddings extends Embeddings implements VerbatimEmbed
   /** Texts per call the store should send: large enough to keep every worker busy. */
   readonly preferredBatchSize = 4096;
   private readonly local: LocalHashEmbeddings;
-  private readonly workers: Worker[] = [];
-  private readonly pending = new Map<
-    number,
-    { resolve: (v: Float32Array) => void; reject: (e: unknown) => void }
-  >();
-  private nextId = 0;
+  private readonly workers: WorkerClient[] = [];
   private readonly threads: number;
 
   constructor(options: { dimensions: number; threads?: number }) {
@@ -35,40 +30,12 @@ export class ParallelLocalEmbeddings extends Embeddings implements VerbatimEmbed
   }
 
   /** Workers start on the first large batch, so a process that only answers questions never spawns them. */
-  private pool(): Worker[] {
+  private pool(): WorkerClient[] {
     if (this.workers.length > 0 || this.threads <= 1) return this.workers;
-    const url = new URL(`./local-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
-    for (let i = 0; i < this.threads; i += 1) {
-      // From TypeScript sources (development, tests) the worker registers the tsx loader before importing its module.
-      const worker = url.pathname.endsWith('.ts')
-        ? new Worker(
-            `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); });`,
-            {
-              eval: true,
-              workerData: { dimensions: this.dimensions },
-            },
-          )
-        : new Worker(url, { workerData: { dimensions: this.dimensions } });
-      worker.unref();
-      worker.on('message', (message: { id: number; vectors: Float32Array }) => {
-        this.pending.get(message.id)?.resolve(message.vectors);
-        this.pending.delete(message.id);
-      });
-      worker.on('error', (err) => {
-        for (const { reject } of this.pending.values()) reject(err);
-        this.pending.clear();
-      });
-      this.workers.push(worker);
-    }
+    const url = siblingModule('local-worker', import.meta.url);
+    for (let i = 0; i < this.threads; i += 1)
+      this.workers.push(new WorkerClient(url, { dimensions: this.dimensions }));
     return this.workers;
-  }
-
-  private run(worker: Worker, texts: string[]): Promise<Float32Array> {
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      worker.postMessage({ id, texts });
-    });
   }
 
   /** Embeds into typed arrays without the number[] round trip of the LangChain interface. */
@@ -82,7 +49,9 @@ export class ParallelLocalEmbeddings extends Embeddings implements VerbatimEmbed
         return vector;
       });
     const per = Math.ceil(texts.length / workers.length);
-    const parts = await Promise.all(workers.map((w, i) => this.run(w, texts.slice(i * per, (i + 1) * per))));
+    const parts = await Promise.all(
+      workers.map((w, i) => w.call<Float32Array>(texts.slice(i * per, (i + 1) * per))),
+    );
     return parts.flatMap((block) =>
       Array.from({ length: block.length / d }, (_, i) => block.subarray(i * d, (i + 1) * d)),
     );
@@ -98,6 +67,6 @@ export class ParallelLocalEmbeddings extends Embeddings implements VerbatimEmbed
 
   /** Stops the worker threads. */
   async close(): Promise<void> {
-    await Promise.all(this.workers.splice(0).map((w) => w.terminate()));
+    await Promise.all(this.workers.splice(0).map((w) => w.close()));
   }
 }

@@ -1,5 +1,4 @@
-import type { Worker } from 'node:worker_threads';
-import { siblingModule, startModuleWorker } from '../workers.js';
+import { siblingModule, WorkerClient, WorkerError } from '../workers.js';
 
 /**
  * Checkpoints the corpus database from a worker thread. After a bulk change the write-ahead log is as large as the
@@ -7,48 +6,27 @@ import { siblingModule, startModuleWorker } from '../workers.js';
  * freeze the bot. The worker starts on the first checkpoint, so a store that only sees small changes never spawns it.
  */
 export class Checkpointer {
-  private worker: Worker | undefined;
-  private nextId = 0;
-  private readonly pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  private client: WorkerClient | undefined;
 
   constructor(private readonly databasePath: string) {}
 
-  private start(): Worker {
-    if (this.worker) return this.worker;
-    const worker = startModuleWorker(siblingModule('checkpoint-worker', import.meta.url), {
+  /** Folds the write-ahead log into the database file; resolves once it is durable. */
+  async checkpoint(): Promise<void> {
+    this.client ??= new WorkerClient(siblingModule('checkpoint-worker', import.meta.url), {
       path: this.databasePath,
     });
-    worker.unref();
-    worker.on('message', (message: { id: number; ok: boolean; error?: string }) => {
-      const waiter = this.pending.get(message.id);
-      this.pending.delete(message.id);
-      if (message.ok) waiter?.resolve();
-      else waiter?.reject(new Error(`checkpoint failed: ${message.error}`));
-    });
-    const fail = (err: Error) => {
-      for (const { reject } of this.pending.values()) reject(err);
-      this.pending.clear();
-      this.worker = undefined;
-    };
-    worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`checkpoint worker exited (code ${code})`)));
-    this.worker = worker;
-    return worker;
-  }
-
-  /** Folds the write-ahead log into the database file; resolves once it is durable. */
-  checkpoint(): Promise<void> {
-    const worker = this.start();
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      worker.postMessage({ id });
-    });
+    try {
+      await this.client.call<unknown>(undefined);
+    } catch (err) {
+      // A worker that died is replaced on the next checkpoint; an SQLite error leaves it running.
+      if (!(err instanceof WorkerError)) this.client = undefined;
+      throw err;
+    }
   }
 
   async close(): Promise<void> {
-    const worker = this.worker;
-    this.worker = undefined;
-    await worker?.terminate();
+    const client = this.client;
+    this.client = undefined;
+    await client?.close();
   }
 }

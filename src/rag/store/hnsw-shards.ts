@@ -1,5 +1,4 @@
-import type { Worker } from 'node:worker_threads';
-import { siblingModule, startModuleWorker } from '../workers.js';
+import { siblingModule, WorkerClient, WorkerError } from '../workers.js';
 import {
   CorruptGraphError,
   GraphShard,
@@ -71,43 +70,20 @@ class InlineShard implements Shard {
 
 /** A graph in a worker thread: built and searched there, so the event loop never waits on hnswlib. */
 class WorkerShard implements Shard {
-  private readonly worker: Worker;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  private nextId = 0;
-  private failure: Error | undefined;
+  private readonly client: WorkerClient;
 
   constructor(params: GraphParams) {
-    this.worker = startModuleWorker(siblingModule('hnsw-worker', import.meta.url), params);
-    this.worker.unref();
-    this.worker.on(
-      'message',
-      (message: { id: number; ok: boolean; result?: unknown; error?: string; corrupt?: boolean }) => {
-        const waiter = this.pending.get(message.id);
-        this.pending.delete(message.id);
-        if (!waiter) return;
-        if (message.ok) waiter.resolve(message.result);
-        else {
-          const error = message.corrupt ? new CorruptGraphError(message.error) : new Error(message.error);
-          waiter.reject(error);
-        }
-      },
-    );
-    const fail = (err: Error) => {
-      this.failure = err;
-      for (const { reject } of this.pending.values()) reject(err);
-      this.pending.clear();
-    };
-    this.worker.on('error', fail);
-    this.worker.on('exit', (code) => fail(new Error(`hnsw worker exited (code ${code})`)));
+    this.client = new WorkerClient(siblingModule('hnsw-worker', import.meta.url), params);
   }
 
-  private call<T>(request: ShardRequest, transfer: ArrayBuffer[] = []): Promise<T> {
-    if (this.failure) return Promise.reject(this.failure);
-    const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.worker.postMessage({ id, request }, transfer);
-    });
+  private async call<T>(request: ShardRequest, transfer: ArrayBuffer[] = []): Promise<T> {
+    try {
+      return await this.client.call<T>(request, transfer);
+    } catch (err) {
+      if (err instanceof WorkerError && err.remoteName === 'CorruptGraphError')
+        throw new CorruptGraphError(err.message);
+      throw err;
+    }
   }
 
   reset(capacity: number) {
@@ -137,9 +113,8 @@ class WorkerShard implements Shard {
   count() {
     return this.call<number>({ op: 'count' });
   }
-  async close() {
-    this.failure ??= new Error('hnsw worker closed');
-    await this.worker.terminate();
+  close() {
+    return this.client.close();
   }
 }
 

@@ -1,4 +1,5 @@
-import { parentPort, workerData } from 'node:worker_threads';
+import { workerData } from 'node:worker_threads';
+import { serveRequests } from '../workers.js';
 import { GraphShard, type GraphParams } from './hnsw-shard.js';
 import type { ShardRequest } from './hnsw-shards.js';
 
@@ -7,7 +8,7 @@ const shard = new GraphShard(workerData as GraphParams);
 const BLOCK = 256;
 const yieldToEvents = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-async function handle(request: ShardRequest): Promise<unknown> {
+serveRequests(async (request: ShardRequest): Promise<unknown> => {
   switch (request.op) {
     case 'reset':
       return shard.reset(request.capacity);
@@ -31,17 +32,4 @@ async function handle(request: ShardRequest): Promise<unknown> {
     case 'count':
       return shard.count;
   }
-}
-
-parentPort?.on('message', (message: { id: number; request: ShardRequest }) => {
-  handle(message.request).then(
-    (result) => parentPort?.postMessage({ id: message.id, ok: true, result }),
-    (err: unknown) =>
-      parentPort?.postMessage({
-        id: message.id,
-        ok: false,
-        error: err instanceof Error ? err.message : String(err),
-        corrupt: err instanceof Error && err.name === 'CorruptGraphError',
-      }),
-  );
 });
