@@ -64,9 +64,9 @@ export const configSchema = z.object({
   EMBEDDINGS_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(4),
   EMBEDDINGS_TIMEOUT_MS: positiveInt(30_000),
 
-  HNSW_M: positiveInt(16),
-  HNSW_EF_CONSTRUCTION: positiveInt(100),
-  HNSW_EF_SEARCH: z.coerce.number().int().min(50).default(200),
+  HNSW_M: positiveInt(24),
+  HNSW_EF_CONSTRUCTION: positiveInt(64),
+  HNSW_EF_SEARCH: z.coerce.number().int().min(50).default(300),
   INDEX_PERSIST_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(2000),
   INDEX_THREADS: z.coerce.number().int().min(0).max(64).default(availableParallelism()),
   INDEX_PARALLEL_MIN_CHUNKS: z.coerce.number().int().min(0).default(20_000),

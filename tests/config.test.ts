@@ -10,7 +10,7 @@ describe('loadConfig', () => {
       CORPUS_DIR: 'corpus',
       DATA_DIR: 'data',
       EMBEDDINGS_PROVIDER: 'local',
-      HNSW_EF_SEARCH: 200,
+      HNSW_EF_SEARCH: 300,
     });
     expect(Object.isFrozen(config)).toBe(true);
   });

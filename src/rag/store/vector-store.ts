@@ -94,7 +94,7 @@ const GRAPH_FILE = /^index(?:-\d+)?\.hnsw$/;
 const MANIFEST_FILE = 'manifest.json';
 const LEXICAL_FILE = 'lexical.bin';
 const DATABASE_FILE = 'corpus.sqlite';
-const DEFAULT_HNSW = { m: 16, efConstruction: 100, efSearch: 200 };
+const DEFAULT_HNSW = { m: 24, efConstruction: 64, efSearch: 300 };
 const DEFAULT_PARALLEL_MIN_CHUNKS = 20_000;
 
 function sha256(text: string): string {
@@ -686,26 +686,32 @@ export class HnswVectorStore extends VectorStore {
           allChunks.map((c) => c.textHash),
           yieldToEventLoop,
         );
-    const missing = [...new Set(allChunks.filter((c) => !reusable.has(c.textHash)).map((c) => c.textHash))];
-    const textOf = new Map(allChunks.map((c) => [c.textHash, c.text]));
-    const fresh = await this.embedAll(
-      missing.map((h) => textOf.get(h) ?? ''),
-      onProgress,
-    );
+    // Large changes are built in steps with the event loop running in between, so questions keep being answered.
+    await yieldToEventLoop();
+    const textOf = new Map<string, string>();
+    for (const c of allChunks) if (!reusable.has(c.textHash)) textOf.set(c.textHash, c.text);
+    const missing = [...textOf.keys()];
+    await yieldToEventLoop();
+    const fresh = await this.embedAll([...textOf.values()], onProgress);
     missing.forEach((hash, i) => reusable.set(hash, fresh[i] as Float32Array));
     report.chunksEmbedded = missing.length;
     lap('embeddingMs');
 
     let nextLabel = this.db.nextLabel();
     const indexedAt = new Date().toISOString();
-    const upserts = prepared.map(({ doc, sentences, chunks }) => ({
-      document: { ...doc, sentences, indexedAt, size: doc.text.length },
-      chunks: chunks.map((c): StoredChunk => ({
-        ...c,
-        label: nextLabel++,
-        vector: reusable.get(c.textHash) as Float32Array,
-      })),
-    }));
+    const upserts: { document: StoredDocument; chunks: StoredChunk[] }[] = [];
+    for (const { doc, sentences, chunks } of prepared) {
+      upserts.push({
+        document: { ...doc, sentences, indexedAt, size: doc.text.length },
+        chunks: chunks.map((c): StoredChunk => ({
+          ...c,
+          label: nextLabel++,
+          vector: reusable.get(c.textHash) as Float32Array,
+        })),
+      });
+      if (upserts.length % 1000 === 0) await yieldToEventLoop();
+    }
+    await yieldToEventLoop();
 
     const generation = Number(this.db.getMeta().generation ?? 0) + 1;
     const dropped = new Set(dropIds);
@@ -713,6 +719,7 @@ export class HnswVectorStore extends VectorStore {
     const finalDocuments = [...survivors, ...upserts.map((u) => u.document)];
     const newCorpusHash = corpusHash(finalDocuments);
     const oldLabels = this.db.labelsOfDocuments(dropIds);
+    await yieldToEventLoop();
     const newChunks = upserts.flatMap((u) => u.chunks);
     const newPoints = newChunks.map((c): IndexPoint => ({ label: c.label, vector: c.vector }));
     const liveBefore = this.snapshot.records.size;

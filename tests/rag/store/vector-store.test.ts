@@ -76,7 +76,7 @@ describe('HnswVectorStore', () => {
     expect(manifest).toMatchObject({
       embedder: { id: base.id, dimensions: base.dimensions },
       counts: { documents: 2, chunks: store.chunkCount },
-      hnsw: { space: 'cosine', efSearch: 200 },
+      hnsw: { space: 'cosine', m: 24, efConstruction: 64, efSearch: 300 },
     });
     expect(manifest.graphs[0].sha256).toMatch(/^[0-9a-f]{64}$/);
   });
