@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { AppError, ErrorCode } from './errors.js';
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
-const idList = z
+const commaList = z
   .string()
   .optional()
   .transform((v) =>
@@ -12,8 +12,10 @@ const idList = z
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean),
-  )
-  .pipe(z.array(z.string().regex(/^\d{5,25}$/, 'expected comma-separated Discord ids (digits)')));
+  );
+const idList = commaList.pipe(
+  z.array(z.string().regex(/^\d{5,25}$/, 'expected comma-separated Discord ids (digits)')),
+);
 const isNetwork = (entry: string): boolean => {
   const [address = '', prefix, extra] = entry.split('/');
   const version = isIP(address);
@@ -21,22 +23,11 @@ const isNetwork = (entry: string): boolean => {
   if (prefix === undefined) return true;
   return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128);
 };
-const networkList = z
-  .string()
-  .optional()
-  .transform((v) =>
-    (v ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
-  )
-  .pipe(
-    z.array(
-      z
-        .string()
-        .refine(isNetwork, 'expected comma-separated IP addresses or CIDR ranges, e.g. 10.0.0.0/8,::1'),
-    ),
-  );
+const networkList = commaList.pipe(
+  z.array(
+    z.string().refine(isNetwork, 'expected comma-separated IP addresses or CIDR ranges, e.g. 10.0.0.0/8,::1'),
+  ),
+);
 const optionalString = z
   .string()
   .trim()

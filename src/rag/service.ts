@@ -143,6 +143,9 @@ function summarize(doc: StoredDocument, chunks: number): DocumentSummary {
   return { ...rest, chunks };
 }
 
+/** Articles named when a question is not in the sources; a larger corpus is summarised with a count. */
+const COVERAGE_TITLES = 8;
+
 const FOLLOW_UP_START =
   /^(?:et|mais|aussi|alors|and|but|also|so|what about|how about|et pour|et quant à|quant à|pourquoi ça|why)(?![\p{L}\p{N}])/iu;
 
@@ -175,7 +178,20 @@ export function createQaService(deps: QaServiceDeps): QaService {
   const listDocuments = (): DocumentSummary[] =>
     store.listDocuments().map((d) => summarize(d, store.chunksOf(d.id)));
 
-  const coverage = () => store.listDocuments().map((d) => ({ docId: d.id, title: d.title }));
+  /** What the corpus covers, for "not in the sources": the most recent articles, computed once per corpus version. */
+  let covered: { version: string; titles: { docId: string; title: string }[]; total: number } | undefined;
+  const coverage = () => {
+    if (covered?.version !== store.corpusVersion) {
+      const documents = store.listDocuments();
+      const recent = [...documents].sort((a, b) => (a.date < b.date ? 1 : a.date > b.date ? -1 : 0));
+      covered = {
+        version: store.corpusVersion,
+        titles: recent.slice(0, COVERAGE_TITLES).map((d) => ({ docId: d.id, title: d.title })),
+        total: documents.length,
+      };
+    }
+    return covered;
+  };
 
   const llmTimeoutMs = options.llmTimeoutMs ?? 30_000;
   const parseCache: ParseCache = new Map();
@@ -197,10 +213,15 @@ export function createQaService(deps: QaServiceDeps): QaService {
     return sources;
   };
 
+  let dominant: { version: string; language: string } | undefined;
   const corpusLanguage = (): string => {
-    const counts = new Map<string, number>();
-    for (const d of store.listDocuments()) counts.set(d.language, (counts.get(d.language) ?? 0) + 1);
-    return [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'fr';
+    if (dominant?.version !== store.corpusVersion) {
+      const counts = new Map<string, number>();
+      for (const d of store.listDocuments()) counts.set(d.language, (counts.get(d.language) ?? 0) + 1);
+      const language = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'fr';
+      dominant = { version: store.corpusVersion, language };
+    }
+    return dominant.language;
   };
 
   /** The text to search with: a follow-up is made standalone (by the LLM when there is one). */
@@ -292,9 +313,10 @@ export function createQaService(deps: QaServiceDeps): QaService {
         language,
         message: noAnswerMessage(
           language,
-          cover.map((c) => c.title),
+          cover.titles.map((c) => c.title),
+          cover.total,
         ),
-        coverage: cover,
+        coverage: cover.titles,
         corpusVersion,
       };
     };

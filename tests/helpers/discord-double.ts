@@ -444,16 +444,49 @@ export async function startDiscordDouble(options: StartDiscordDoubleOptions = {}
   } satisfies APIChannel;
 
   const requests: RecordedRequest[] = [];
-  const waiters = new Set<{
+  type RequestWaiter = {
     predicate: (r: RecordedRequest) => boolean;
     after: number;
     resolve: (r: RecordedRequest) => void;
-  }>();
-  const responseWaiters = new Set<{
-    predicate: (r: RecordedRequest) => boolean;
-    after: number;
-    resolve: (r: RecordedRequest) => void;
-  }>();
+  };
+  const waiters = new Set<RequestWaiter>();
+  const responseWaiters = new Set<RequestWaiter>();
+  /** The first recorded request (from index `after`) matching `predicate`, now or when it comes, or a timeout. */
+  const waitIn = (
+    set: Set<RequestWaiter>,
+    predicate: (r: RecordedRequest) => boolean,
+    waitOptions: { after?: number; timeoutMs?: number },
+    what: string,
+    settled: (r: RecordedRequest) => boolean = () => true,
+  ): Promise<RecordedRequest> => {
+    const after = waitOptions.after ?? 0;
+    const timeoutMs = waitOptions.timeoutMs ?? 10_000;
+    const existing = requests.slice(after).find((r) => settled(r) && predicate(r));
+    if (existing) return Promise.resolve(existing);
+    return new Promise((resolve, reject) => {
+      const waiter: RequestWaiter = {
+        predicate,
+        after,
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+      };
+      const timer = setTimeout(() => {
+        set.delete(waiter);
+        const recent = requests
+          .slice(-15)
+          .map((r) => `  ${r.method} ${r.path}${r.response ? ` -> ${r.response.status}` : ''}`)
+          .join('\n');
+        reject(
+          new Error(
+            `Discord double: ${what} within ${timeoutMs} ms. Recent requests:\n${recent || '  (none)'}`,
+          ),
+        );
+      }, timeoutMs);
+      set.add(waiter);
+    });
+  };
   const restFaults: {
     match: (r: RecordedRequest) => boolean;
     fault: RestFault;
@@ -1659,33 +1692,7 @@ export async function startDiscordDouble(options: StartDiscordDoubleOptions = {}
       return lastIntents;
     },
     waitForRequest(predicate, waitOptions = {}) {
-      const after = waitOptions.after ?? 0;
-      const timeoutMs = waitOptions.timeoutMs ?? 10_000;
-      const existing = requests.slice(after).find(predicate);
-      if (existing) return Promise.resolve(existing);
-      return new Promise((resolve, reject) => {
-        const waiter = {
-          predicate,
-          after,
-          resolve: (r: RecordedRequest) => {
-            clearTimeout(timer);
-            resolve(r);
-          },
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(waiter);
-          const recent = requests
-            .slice(-15)
-            .map((r) => `  ${r.method} ${r.path}${r.response ? ` -> ${r.response.status}` : ''}`)
-            .join('\n');
-          reject(
-            new Error(
-              `Discord double: no matching request within ${timeoutMs} ms. Recent requests:\n${recent || '  (none)'}`,
-            ),
-          );
-        }, timeoutMs);
-        waiters.add(waiter);
-      });
+      return waitIn(waiters, predicate, waitOptions, 'no matching request');
     },
     waitForReady() {
       if (readySession?.socket) return Promise.resolve();
@@ -1704,33 +1711,13 @@ export async function startDiscordDouble(options: StartDiscordDoubleOptions = {}
       await back;
     },
     waitForResponse(predicate, waitOptions = {}) {
-      const after = waitOptions.after ?? 0;
-      const timeoutMs = waitOptions.timeoutMs ?? 10_000;
-      const existing = requests.slice(after).find((r) => r.response !== undefined && predicate(r));
-      if (existing) return Promise.resolve(existing);
-      return new Promise((resolve, reject) => {
-        const waiter = {
-          predicate,
-          after,
-          resolve: (r: RecordedRequest) => {
-            clearTimeout(timer);
-            resolve(r);
-          },
-        };
-        const timer = setTimeout(() => {
-          responseWaiters.delete(waiter);
-          const recent = requests
-            .slice(-15)
-            .map((r) => `  ${r.method} ${r.path}${r.response ? ` -> ${r.response.status}` : ''}`)
-            .join('\n');
-          reject(
-            new Error(
-              `Discord double: no matching answered request within ${timeoutMs} ms. Recent requests:\n${recent || '  (none)'}`,
-            ),
-          );
-        }, timeoutMs);
-        responseWaiters.add(waiter);
-      });
+      return waitIn(
+        responseWaiters,
+        predicate,
+        waitOptions,
+        'no matching answered request',
+        (r) => r.response !== undefined,
+      );
     },
     failRequests(match, fault, faultOptions = {}) {
       const times = faultOptions.times ?? 1;

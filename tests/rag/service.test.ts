@@ -87,6 +87,26 @@ describe('QaService', () => {
     }
   });
 
+  it('names the most recent articles of a large corpus when a question is not in the sources, and counts the rest', async () => {
+    for (let i = 1; i <= 12; i += 1) {
+      const day = String(i).padStart(2, '0');
+      await writeFile(
+        join(corpusDir, `note-${day}.md`),
+        `---\ntitle: Note ${day}\ndate: 2025-10-${day}\n---\nLe conseil municipal s'est réuni le ${i} octobre.\n`,
+      );
+    }
+    const service = await start();
+    await service.refresh();
+    const result = await service.ask('Quelle est la meilleure recette de gâteau au chocolat ?');
+    expect(result.kind).toBe('no_answer');
+    if (result.kind === 'no_answer') {
+      expect(result.coverage.map((c) => c.title)).toEqual(
+        ['12', '11', '10', '09', '08', '07', '06', '05'].map((d) => `Note ${d}`),
+      );
+      expect(result.message).toMatch(/« Note 05 » et 5 autres\.$/);
+    }
+  });
+
   it('reports added, changed, removed and unchanged documents on refresh', async () => {
     const service = await start();
     expect(await service.refresh()).toMatchObject({

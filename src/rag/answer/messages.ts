@@ -1,7 +1,12 @@
 import type { Language } from '../types.js';
 
-function listTitles(titles: readonly string[], language: Language): string {
+function listTitles(titles: readonly string[], language: Language, total: number): string {
   const quoted = titles.map((t) => (language === 'fr' ? `« ${t} »` : `“${t}”`));
+  const more = total - titles.length;
+  if (more > 0) {
+    const count = more.toLocaleString(language === 'fr' ? 'fr-FR' : 'en-US');
+    return `${quoted.join(', ')} ${language === 'fr' ? `et ${count} autres` : `and ${count} more`}`;
+  }
   if (quoted.length <= 1) return quoted.join('');
   const last = quoted.pop() as string;
   return `${quoted.join(', ')} ${language === 'fr' ? 'et' : 'and'} ${last}`;
@@ -47,16 +52,23 @@ export function framingLine(
   return `Here ${quoteCount === 1 ? 'is' : 'are'} ${what} your question, quoted word for word${original}:`;
 }
 
-/** The answer to a question the sources do not answer: says so, and what they do cover. */
-export function noAnswerMessage(language: Language, titles: readonly string[]): string {
+/**
+ * The answer to a question the sources do not answer: says so, and what they do cover (`titles`, out of `total`
+ * documents: a large corpus is summarised, not listed).
+ */
+export function noAnswerMessage(
+  language: Language,
+  titles: readonly string[],
+  total = titles.length,
+): string {
   if (titles.length === 0) {
     return language === 'fr'
       ? 'Le corpus est vide : aucune source ne permet de répondre.'
       : 'The corpus is empty: there are no sources to answer from.';
   }
   return language === 'fr'
-    ? `Je ne trouve pas la réponse dans les sources. Elles couvrent : ${listTitles(titles, 'fr')}.`
-    : `I can't find the answer in the sources. They cover: ${listTitles(titles, 'en')}.`;
+    ? `Je ne trouve pas la réponse dans les sources. Elles couvrent : ${listTitles(titles, 'fr', total)}.`
+    : `I can't find the answer in the sources. They cover: ${listTitles(titles, 'en', total)}.`;
 }
 
 /** Why a question was refused. */

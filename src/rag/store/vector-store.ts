@@ -80,6 +80,8 @@ interface Snapshot {
   chunkCounts: Map<string, number>;
   /** Labels at or above this are not served yet (every label the snapshot serves is below it). */
   labelLimit: number;
+  /** The documents sorted by id, filled on first use. */
+  sorted?: StoredDocument[];
 }
 
 function countChunks(records: Map<number, ChunkRecord>): Map<string, number> {
@@ -226,9 +228,13 @@ export class HnswVectorStore extends VectorStore {
     return this.currentManifest;
   }
 
-  /** Documents currently served, sorted by id. */
+  /** Documents currently served, sorted by id (sorted once per snapshot; the array is a copy). */
   listDocuments(): StoredDocument[] {
-    return [...this.snapshot.documents.values()].sort((a, b) => a.id.localeCompare(b.id));
+    const snapshot = this.snapshot;
+    snapshot.sorted ??= [...snapshot.documents.values()].sort((a, b) =>
+      a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
+    );
+    return [...snapshot.sorted];
   }
 
   getDocument(id: string): StoredDocument | undefined {
