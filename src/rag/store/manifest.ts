@@ -51,13 +51,33 @@ const manifestSchema = z.object({
  */
 export type IndexManifest = z.infer<typeof manifestSchema>;
 
-/** Hash of the corpus content: the sorted (id, content hash) pairs of its documents. */
-export function corpusHash(documents: readonly { id: string; contentHash: string }[]): string {
-  const hash = createHash('sha256');
-  for (const d of [...documents].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
-    hash.update(`${d.id}\u0000${d.contentHash}\n`);
-  }
-  return hash.digest('hex');
+type DocumentKey = { id: string; contentHash: string };
+
+function xorInto(acc: Buffer, doc: DocumentKey): void {
+  const digest = createHash('sha256').update(`${doc.id}\u0000${doc.contentHash}`).digest();
+  for (let i = 0; i < acc.length; i += 1) acc[i] = (acc[i] as number) ^ (digest[i] as number);
+}
+
+/**
+ * Hash of the corpus content: the XOR of the SHA-256 of each document's (id, content hash). Order does not matter,
+ * so a change updates it from the documents it touches ({@link updateCorpusHash}) instead of hashing the corpus.
+ */
+export function corpusHash(documents: Iterable<DocumentKey>): string {
+  const acc = Buffer.alloc(32);
+  for (const d of documents) xorInto(acc, d);
+  return acc.toString('hex');
+}
+
+/** {@link corpusHash} of a corpus after `removed` documents left it and `added` ones came in. */
+export function updateCorpusHash(
+  current: string,
+  removed: Iterable<DocumentKey>,
+  added: Iterable<DocumentKey>,
+): string {
+  const acc = Buffer.from(current, 'hex');
+  for (const d of removed) xorInto(acc, d);
+  for (const d of added) xorInto(acc, d);
+  return acc.toString('hex');
 }
 
 function digest(manifest: unknown): string {

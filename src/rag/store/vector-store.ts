@@ -15,7 +15,14 @@ import { CorruptGraphError, type FileChecksum } from './hnsw-shard.js';
 import { ShardedIndex, type GraphLayout, type IndexPoint } from './hnsw-shards.js';
 import { databaseChecksum, openCheckedDatabase } from './open-database.js';
 import { LexicalIndex, type LexicalHit } from './lexical.js';
-import { corpusHash, readManifest, writeManifest, type HnswParams, type IndexManifest } from './manifest.js';
+import {
+  corpusHash,
+  readManifest,
+  updateCorpusHash,
+  writeManifest,
+  type HnswParams,
+  type IndexManifest,
+} from './manifest.js';
 
 /** Progress of a corpus update, for progress bars. */
 export interface SyncProgress {
@@ -267,7 +274,7 @@ export class HnswVectorStore extends VectorStore {
   sync(documents: readonly SourceDocument[], onProgress?: (p: SyncProgress) => void): Promise<SyncReport> {
     return this.exclusive(async () => {
       const wanted = new Map(documents.map((d) => [d.id, d]));
-      const keys = this.db.listDocumentKeys();
+      const keys = this.documentKeys();
       const removed = keys.flatMap((d) => (wanted.has(d.id) ? [] : [d.id]));
       return this.applyChange(documents, removed, onProgress, keys);
     });
@@ -403,6 +410,14 @@ export class HnswVectorStore extends VectorStore {
     return run;
   }
 
+  /**
+   * Ids and content hashes of the stored documents, from the served snapshot (which holds every stored document)
+   * rather than a read of the whole table, except when the stored corpus is about to be dropped and re-embedded.
+   */
+  private documentKeys(): { id: string; contentHash: string }[] {
+    return this.needsFullRebuild ? this.db.listDocumentKeys() : [...this.snapshot.documents.values()];
+  }
+
   private createIndex(layout: GraphLayout): ShardedIndex {
     return ShardedIndex.create(
       {
@@ -493,7 +508,7 @@ export class HnswVectorStore extends VectorStore {
     this.lexical = lexical;
     this.snapshot = {
       generation,
-      corpusHash: meta.corpusHash ?? corpusHash(documents),
+      corpusHash: corpusHash(documents),
       records,
       documents: byId,
       chunkCounts: countChunks(records),
@@ -626,7 +641,7 @@ export class HnswVectorStore extends VectorStore {
     incoming: readonly SourceDocument[],
     removeIds: readonly string[],
     onProgress?: (p: SyncProgress) => void,
-    keys = this.db.listDocumentKeys(),
+    keys = this.documentKeys(),
   ): Promise<SyncReport> {
     const started = performance.now();
     const rebuilt = this.needsFullRebuild;
@@ -720,10 +735,13 @@ export class HnswVectorStore extends VectorStore {
     await yieldToEventLoop();
 
     const generation = Number(this.db.getMeta().generation ?? 0) + 1;
-    const dropped = new Set(dropIds);
-    const survivors = [...stored.values()].filter((d) => !dropped.has(d.id));
-    const finalDocuments = [...survivors, ...upserts.map((u) => u.document)];
-    const newCorpusHash = corpusHash(finalDocuments);
+    const newCorpusHash = rebuilt
+      ? corpusHash(upserts.map((u) => u.document))
+      : updateCorpusHash(
+          this.snapshot.corpusHash,
+          dropIds.flatMap((id) => stored.get(id) ?? []),
+          upserts.map((u) => u.document),
+        );
     const oldLabels = this.db.labelsOfDocuments(dropIds);
     await yieldToEventLoop();
     const newChunks = upserts.flatMap((u) => u.chunks);
@@ -863,7 +881,7 @@ export class HnswVectorStore extends VectorStore {
       formatVersion: 2,
       embedder: { id: this.embeddings.id, dimensions: this.embeddings.dimensions },
       chunkerVersion: CHUNKER_VERSION,
-      corpusHash: corpusHash(documents),
+      corpusHash: this.snapshot.corpusHash,
       counts: {
         documents: documents.length,
         chunks: this.snapshot.records.size,
