@@ -10,12 +10,12 @@ export async function databaseChecksum(path: string): Promise<{ sha256: string; 
   return { sha256, bytes };
 }
 
-async function walIsEmpty(path: string): Promise<boolean> {
-  try {
-    return (await stat(`${path}-wal`)).size === 0;
-  } catch {
-    return true;
-  }
+/** Size of the database's write-ahead log (0 when there is none). */
+export async function walBytes(path: string): Promise<number> {
+  return stat(`${path}-wal`).then(
+    (s) => s.size,
+    () => 0,
+  );
 }
 
 async function findDamage(path: string, manifest: IndexManifest | undefined): Promise<string | undefined> {
@@ -24,7 +24,7 @@ async function findDamage(path: string, manifest: IndexManifest | undefined): Pr
     db = new CorpusDatabase(path);
     const generation = db.getMeta().generation ?? '0';
     const recorded = manifest?.database;
-    if (recorded && String(recorded.generation) === generation && (await walIsEmpty(path))) {
+    if (recorded && String(recorded.generation) === generation && (await walBytes(path)) === 0) {
       // The database is the one the manifest describes: its checksum must match, byte for byte.
       const actual = await databaseChecksum(path);
       if (actual.bytes !== recorded.bytes)

@@ -13,7 +13,7 @@ import { Checkpointer } from './checkpointer.js';
 import type { CorpusDatabase, StoredChunk, StoredDocument } from './database.js';
 import { CorruptGraphError, type FileChecksum } from './hnsw-shard.js';
 import { ShardedIndex, type GraphLayout, type IndexPoint } from './hnsw-shards.js';
-import { databaseChecksum, openCheckedDatabase } from './open-database.js';
+import { databaseChecksum, openCheckedDatabase, walBytes } from './open-database.js';
 import { LexicalIndex, type LexicalHit } from './lexical.js';
 import {
   corpusHash,
@@ -791,10 +791,6 @@ export class HnswVectorStore extends VectorStore {
       throw err;
     }
     this.needsFullRebuild = false;
-    // A bulk change leaves a write-ahead log as large as the data: fold it back so the disk holds one copy.
-    const checkpoint =
-      upserts.length + dropIds.length > 100 ? this.checkpointer.checkpoint() : Promise.resolve();
-    checkpoint.catch(() => undefined);
     lap('storingMs');
 
     for (let i = 0; i < newChunks.length; i += 1) {
@@ -852,7 +848,6 @@ export class HnswVectorStore extends VectorStore {
       await this.rebuildFromDatabase(this.db.countChunks());
     }
     lap('indexingMs');
-    await checkpoint.catch((err: unknown) => this.logger.warn({ err }, 'database checkpoint failed'));
     await this.schedulePersist();
     lap('persistingMs');
     report.chunks = records.size;
@@ -873,7 +868,9 @@ export class HnswVectorStore extends VectorStore {
     );
     const lexicalBytes = this.lexical.serialize();
     await publishAtomically(this.paths.lexical, (temporary) => writeFile(temporary, lexicalBytes));
-    if (await this.walIsLarge()) await this.checkpointer.checkpoint();
+    // Fold the write-ahead log back (after a bulk change it is as large as the data) before the database is hashed;
+    // a large log is copied and fsynced in a worker, off the event loop.
+    if ((await walBytes(this.db.path)) > 8 * 1024 * 1024) await this.checkpointer.checkpoint();
     else this.db.checkpoint();
     const database = { ...(await databaseChecksum(this.db.path)), generation };
     const documents = [...this.snapshot.documents.values()];
@@ -904,14 +901,6 @@ export class HnswVectorStore extends VectorStore {
     const current = new Set(graphs.map((g) => g.file));
     for (const name of await readdir(this.dataDir))
       if (GRAPH_FILE.test(name) && !current.has(name)) await rm(join(this.dataDir, name), { force: true });
-  }
-
-  private async walIsLarge(): Promise<boolean> {
-    const size = await stat(`${this.db.path}-wal`).then(
-      (s) => s.size,
-      () => 0,
-    );
-    return size > 8 * 1024 * 1024;
   }
 
   /** Deletes every file of the store in `dataDir` (for tests and `--rebuild`). */
