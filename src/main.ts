@@ -17,13 +17,17 @@ export interface App {
 /** The store's tuning, read from the configuration (shared with the benchmark, which opens its own stores). */
 export function storeOptions(
   config: Config,
-): Pick<HnswStoreOptions, 'hnsw' | 'embedBatchSize' | 'persistDelayMs' | 'threads' | 'parallelMinChunks'> {
+): Pick<
+  HnswStoreOptions,
+  'hnsw' | 'embedBatchSize' | 'persistDelayMs' | 'threads' | 'parallelMinChunks' | 'hnswBuild'
+> {
   return {
     hnsw: { m: config.HNSW_M, efConstruction: config.HNSW_EF_CONSTRUCTION, efSearch: config.HNSW_EF_SEARCH },
     embedBatchSize: config.EMBEDDINGS_BATCH_SIZE,
     persistDelayMs: config.INDEX_PERSIST_DELAY_MS,
     threads: config.INDEX_THREADS,
     parallelMinChunks: config.INDEX_PARALLEL_MIN_CHUNKS,
+    hnswBuild: config.HNSW_SIMD === 'off' ? 'portable' : 'auto',
   };
 }
 

@@ -1,5 +1,5 @@
-import hnswlib from 'hnswlib-node';
 import { LocalHashEmbeddings } from '../rag/embeddings/local.js';
+import { loadHnswlib } from '../rag/store/hnswlib.js';
 import { measureLatency, peakRssBytes, type Neighbors } from './bench-stats.js';
 import {
   chunkCorpus,
@@ -10,7 +10,9 @@ import {
   type SystemResult,
 } from './bench-task.js';
 
-const { BruteforceSearch } = hnswlib;
+/** The build Verbatim loads, so that exact search and Verbatim's graphs compute distances with the same code. */
+const { lib, choice } = loadHnswlib('auto');
+const { BruteforceSearch } = lib;
 
 /** Texts embedded per call: the batch of the embedder throughput measurement. */
 const EMBED_BATCH = 64;
@@ -84,6 +86,12 @@ export async function runExactTask(task: BenchTask, corpus: PreparedCorpus): Pro
     neighbors,
     peakRssBytes: peakRssBytes(),
     rssBeforeBuildBytes,
-    params: { embedder: embeddings.id, space: 'cosine', index: 'BruteforceSearch', embedBatch: EMBED_BATCH },
+    params: {
+      embedder: embeddings.id,
+      space: 'cosine',
+      index: 'BruteforceSearch',
+      hnswlib: choice.build,
+      embedBatch: EMBED_BATCH,
+    },
   };
 }

@@ -1,6 +1,7 @@
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { qaOptions, storeOptions } from '../main.js';
+import { loadHnswlib } from '../rag/store/hnswlib.js';
 import { createSilentLogger } from '../logger.js';
 import type { VerbatimEmbeddings } from '../rag/embeddings/index.js';
 import { retrieve } from '../rag/retrieval/hybrid.js';
@@ -211,6 +212,7 @@ async function measureVerbatim(
       m: config.HNSW_M,
       efConstruction: config.HNSW_EF_CONSTRUCTION,
       efSearch: config.HNSW_EF_SEARCH,
+      hnswlib: loadHnswlib(storeOptions(config).hnswBuild).choice.build,
       threads: config.INDEX_THREADS,
       parallelMinChunks: config.INDEX_PARALLEL_MIN_CHUNKS,
       persistDelayMs: config.INDEX_PERSIST_DELAY_MS,

@@ -1,9 +1,8 @@
-import hnswlib from 'hnswlib-node';
 import { stat } from 'node:fs/promises';
 import { sha256File } from './atomic-file.js';
+import { loadHnswlib, type HnswlibBuildMode, type HnswlibModule } from './hnswlib.js';
 
-const { HierarchicalNSW } = hnswlib;
-type Hnsw = InstanceType<typeof HierarchicalNSW>;
+type Hnsw = InstanceType<HnswlibModule['HierarchicalNSW']>;
 
 /** How one hnsw graph is built and searched. */
 export interface GraphParams {
@@ -11,6 +10,8 @@ export interface GraphParams {
   m: number;
   efConstruction: number;
   efSearch: number;
+  /** Which hnswlib build to load (see {@link loadHnswlib}); `auto` when absent. */
+  build?: HnswlibBuildMode;
 }
 
 /** Size and SHA-256 of a saved graph, as recorded in the manifest. */
@@ -52,13 +53,15 @@ export async function verifyGraphFile(path: string, expected: FileChecksum): Pro
  */
 export class GraphShard {
   private index: Hnsw;
+  private readonly lib: HnswlibModule;
 
   constructor(private readonly params: GraphParams) {
+    this.lib = loadHnswlib(params.build).lib;
     this.index = this.fresh(16);
   }
 
   private fresh(capacity: number): Hnsw {
-    const index = new HierarchicalNSW('cosine', this.params.dimensions);
+    const index = new this.lib.HierarchicalNSW('cosine', this.params.dimensions);
     index.initIndex({
       maxElements: Math.max(capacity, 16),
       m: this.params.m,
@@ -76,7 +79,7 @@ export class GraphShard {
   /** Replaces the graph with a saved one, after checking it against its checksum. */
   async load(path: string, expected: FileChecksum): Promise<void> {
     await verifyGraphFile(path, expected);
-    const index = new HierarchicalNSW('cosine', this.params.dimensions);
+    const index = new this.lib.HierarchicalNSW('cosine', this.params.dimensions);
     await index.readIndex(path);
     index.setEf(this.params.efSearch);
     this.index = index;

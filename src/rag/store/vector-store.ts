@@ -13,6 +13,7 @@ import { Checkpointer } from './checkpointer.js';
 import type { CorpusDatabase, StoredChunk, StoredDocument } from './database.js';
 import { CorruptGraphError, type FileChecksum } from './hnsw-shard.js';
 import { ShardedIndex, type GraphLayout, type IndexPoint } from './hnsw-shards.js';
+import { loadHnswlib, type HnswlibBuildMode } from './hnswlib.js';
 import { databaseChecksum, openCheckedDatabase, walBytes } from './open-database.js';
 import { LexicalIndex, type LexicalHit } from './lexical.js';
 import {
@@ -77,6 +78,8 @@ export interface HnswStoreOptions {
   threads?: number;
   /** Chunks from which the graphs move to worker threads; below it one graph on the main thread answers faster. */
   parallelMinChunks?: number;
+  /** Which hnswlib build to load: the fastest this CPU runs (`auto`, the default) or the package's own. */
+  hnswBuild?: HnswlibBuildMode;
 }
 
 interface Snapshot {
@@ -150,6 +153,7 @@ export class HnswVectorStore extends VectorStore {
   private readonly dataDir: string;
   private readonly paths: { manifest: string; lexical: string };
   private readonly params: HnswParams;
+  private readonly hnswBuild: HnswlibBuildMode;
   private readonly maxDeletedRatio: number;
   private readonly embedBatchSize: number;
   private readonly persistDelayMs: number;
@@ -185,6 +189,9 @@ export class HnswVectorStore extends VectorStore {
     this.persistDelayMs = options.persistDelayMs ?? 0;
     this.threads = options.threads ?? availableParallelism();
     this.parallelMinChunks = options.parallelMinChunks ?? DEFAULT_PARALLEL_MIN_CHUNKS;
+    this.hnswBuild = options.hnswBuild ?? 'auto';
+    const { choice } = loadHnswlib(this.hnswBuild);
+    this.logger.info({ hnswlib: choice.build, reason: choice.reason }, 'hnswlib build');
     this.index = this.createIndex({ threads: 0 });
     this.snapshot = {
       generation: 0,
@@ -425,6 +432,7 @@ export class HnswVectorStore extends VectorStore {
         m: this.params.m,
         efConstruction: this.params.efConstruction,
         efSearch: this.params.efSearch,
+        build: this.hnswBuild,
       },
       layout,
     );
