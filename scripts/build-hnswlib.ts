@@ -7,7 +7,10 @@
 import { buildSimdVariants } from '../src/rag/store/hnswlib-build.js';
 
 try {
-  const summary = await buildSimdVariants({ log: (line) => console.log(`verbatim: ${line}`) });
+  const summary = await buildSimdVariants({
+    env: process.env,
+    log: (line) => console.log(`verbatim: ${line}`),
+  });
   console.log(`verbatim: ${summary}`);
 } catch (err) {
   console.log(

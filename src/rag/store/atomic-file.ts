@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
+import { yieldToEventLoop } from '../pacing.js';
 
 /** A temporary path next to `target`, unique to this process and call. */
 export function temporaryPathFor(target: string): string {
@@ -56,5 +57,16 @@ export async function writeFileAtomically(target: string, content: string): Prom
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** SHA-256 of bytes in memory, hashed a megabyte at a time with the event loop running in between. */
+export async function sha256Bytes(bytes: Uint8Array): Promise<string> {
+  const hash = createHash('sha256');
+  const slice = 1 << 20;
+  for (let at = 0; at < bytes.length; at += slice) {
+    hash.update(bytes.subarray(at, at + slice));
+    if (at + slice < bytes.length) await yieldToEventLoop();
+  }
   return hash.digest('hex');
 }

@@ -108,6 +108,66 @@ function toChunk(row: ChunkRow): StoredChunk {
 }
 
 /**
+ * The per-connection settings every connection that writes the corpus database uses (the store's own and the
+ * background writer's).
+ */
+export function configureConnection(db: Database.Database): void {
+  db.pragma('journal_mode = WAL');
+  // In WAL mode NORMAL keeps every commit atomic and survives a killed process; only a power cut may lose the last
+  // commits (the corpus files are still there to rebuild from). FULL fsynced a 250 MB log on the event loop (494 ms
+  // at 100k chunks); the checkpoint that makes it durable runs in a worker (see DatabaseWorker).
+  db.pragma('synchronous = NORMAL');
+  // No automatic checkpoint at commit: after a bulk change it copied and fsynced the whole log on the event loop
+  // (573 ms at 100k chunks). The store checkpoints after each change is persisted, in a worker for large logs.
+  db.pragma('wal_autocheckpoint = 0');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 30000');
+}
+
+/** The statements of a corpus change on one connection; the caller owns the transaction around them. */
+export function prepareWriter(db: Database.Database): {
+  remove(ids: readonly string[]): void;
+  upsert(upserts: CorpusChange['upsertDocuments']): void;
+  setMeta(meta: Record<string, string>): void;
+} {
+  const deleteDocument = db.prepare('DELETE FROM documents WHERE id = ?');
+  const insertDocument = db.prepare(
+    `INSERT INTO documents (id, title, language, source, url, date, text, content_hash, path, sentences, indexed_at)
+     VALUES (@id, @title, @language, @source, @url, @date, @text, @contentHash, @path, @sentences, @indexedAt)`,
+  );
+  const insertChunk = db.prepare(
+    `INSERT INTO chunks (label, id, doc_id, idx, start, "end", text, first_sentence, last_sentence, text_hash, vector)
+     VALUES (@label, @id, @docId, @index, @start, @end, @text, @firstSentence, @lastSentence, @textHash, @vector)`,
+  );
+  const setMeta = db.prepare(
+    'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+  );
+  return {
+    remove(ids) {
+      for (const id of ids) deleteDocument.run(id);
+    },
+    upsert(upserts) {
+      for (const { document, chunks } of upserts) {
+        deleteDocument.run(document.id);
+        insertDocument.run({
+          ...document,
+          sentences: JSON.stringify(document.sentences.map((s) => [s.start, s.end])),
+        });
+        for (const chunk of chunks) {
+          insertChunk.run({
+            ...chunk,
+            vector: Buffer.from(chunk.vector.buffer, chunk.vector.byteOffset, chunk.vector.byteLength),
+          });
+        }
+      }
+    },
+    setMeta(meta) {
+      for (const [key, value] of Object.entries(meta)) setMeta.run(key, value);
+    },
+  };
+}
+
+/**
  * The durable half of the store: documents, chunks, their vectors and the manifest fields, in SQLite. Every
  * corpus change is one transaction, so a crash leaves the previous corpus intact. The hnsw index is derived from
  * this database and can always be rebuilt from it without embedding anything again.
@@ -117,15 +177,7 @@ export class CorpusDatabase {
 
   constructor(readonly path: string) {
     this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    // In WAL mode NORMAL keeps every commit atomic and survives a killed process; only a power cut may lose the last
-    // commits (the corpus files are still there to rebuild from). FULL fsynced a 250 MB log on the event loop (494 ms
-    // at 100k chunks); the checkpoint that makes it durable now runs in a worker (see Checkpointer).
-    this.db.pragma('synchronous = NORMAL');
-    // No automatic checkpoint at commit: after a bulk change it copied and fsynced the whole log on the event loop
-    // (573 ms at 100k chunks). The store checkpoints after each change is persisted, in a worker for large logs.
-    this.db.pragma('wal_autocheckpoint = 0');
-    this.db.pragma('foreign_keys = ON');
+    configureConnection(this.db);
     this.db.exec(SCHEMA);
   }
 
@@ -133,7 +185,7 @@ export class CorpusDatabase {
     this.db.close();
   }
 
-  /** Folds the write-ahead log into the database file, on this thread (see {@link Checkpointer} for large logs). */
+  /** Folds the write-ahead log into the database file, on this thread (see {@link DatabaseWorker} for large logs). */
   checkpoint(): void {
     this.db.pragma('wal_checkpoint(TRUNCATE)');
   }
@@ -243,18 +295,7 @@ export class CorpusDatabase {
     pause: () => Promise<void> = async () => undefined,
     rowsPerPause = 2000,
   ): Promise<void> {
-    const deleteDocument = this.db.prepare('DELETE FROM documents WHERE id = ?');
-    const insertDocument = this.db.prepare(
-      `INSERT INTO documents (id, title, language, source, url, date, text, content_hash, path, sentences, indexed_at)
-       VALUES (@id, @title, @language, @source, @url, @date, @text, @contentHash, @path, @sentences, @indexedAt)`,
-    );
-    const insertChunk = this.db.prepare(
-      `INSERT INTO chunks (label, id, doc_id, idx, start, "end", text, first_sentence, last_sentence, text_hash, vector)
-       VALUES (@label, @id, @docId, @index, @start, @end, @text, @firstSentence, @lastSentence, @textHash, @vector)`,
-    );
-    const setMeta = this.db.prepare(
-      'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
-    );
+    const writer = prepareWriter(this.db);
     let rows = 0;
     const counted = async (n: number) => {
       rows += n;
@@ -266,24 +307,14 @@ export class CorpusDatabase {
     this.db.exec('BEGIN IMMEDIATE');
     try {
       for (const id of change.removeDocumentIds) {
-        deleteDocument.run(id);
+        writer.remove([id]);
         await counted(1);
       }
-      for (const { document, chunks } of change.upsertDocuments) {
-        deleteDocument.run(document.id);
-        insertDocument.run({
-          ...document,
-          sentences: JSON.stringify(document.sentences.map((s) => [s.start, s.end])),
-        });
-        for (const chunk of chunks) {
-          insertChunk.run({
-            ...chunk,
-            vector: Buffer.from(chunk.vector.buffer, chunk.vector.byteOffset, chunk.vector.byteLength),
-          });
-        }
-        await counted(1 + chunks.length);
+      for (const upsert of change.upsertDocuments) {
+        writer.upsert([upsert]);
+        await counted(1 + upsert.chunks.length);
       }
-      for (const [key, value] of Object.entries(change.meta)) setMeta.run(key, value);
+      writer.setMeta(change.meta);
       this.db.exec('COMMIT');
     } catch (err) {
       if (this.db.inTransaction) this.db.exec('ROLLBACK');

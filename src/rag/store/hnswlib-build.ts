@@ -16,6 +16,8 @@ const require = createRequire(import.meta.url);
 
 interface BuildOptions {
   log: (line: string) => void;
+  /** The environment of the install (npm sets `npm_config_node_gyp` and `npm_config_nodedir` for its scripts). */
+  env: NodeJS.ProcessEnv;
   /** Where to build; defaults to the cache the store reads. */
   outDir?: string;
   levels?: readonly SimdLevel[];
@@ -37,9 +39,9 @@ function run(
   });
 }
 
-function nodeGypPath(): string {
+function nodeGypPath(env: NodeJS.ProcessEnv): string {
   return (
-    process.env.npm_config_node_gyp ??
+    env.npm_config_node_gyp ??
     join(
       dirname(process.execPath),
       '..',
@@ -55,8 +57,8 @@ function nodeGypPath(): string {
 }
 
 /** Node's headers from the installed Node when npm does not say where they are: node-gyp must not download them. */
-function nodeDirArgs(): string[] {
-  if (process.env.npm_config_nodedir) return [];
+function nodeDirArgs(env: NodeJS.ProcessEnv): string[] {
+  if (env.npm_config_nodedir) return [];
   const prefix = dirname(dirname(process.execPath));
   return existsSync(join(prefix, 'include', 'node', 'node.h')) ? [`--nodedir=${prefix}`] : [];
 }
@@ -116,14 +118,18 @@ export async function buildSimdVariants(options: BuildOptions): Promise<string> 
         await mkdir(work, { recursive: true });
         await cp(join(packageDir, 'binding.gyp'), join(work, 'binding.gyp'));
         await cp(join(packageDir, 'src'), join(work, 'src'), { recursive: true });
-        const compiled = await run(process.execPath, [nodeGypPath(), 'rebuild', ...nodeDirArgs()], {
-          cwd: work,
-          env: {
-            ...process.env,
-            CXXFLAGS: `${process.env.CXXFLAGS ?? ''} -march=${level}`.trim(),
-            NODE_PATH: [addonApi, process.env.NODE_PATH].filter(Boolean).join(':'),
+        const compiled = await run(
+          process.execPath,
+          [nodeGypPath(options.env), 'rebuild', ...nodeDirArgs(options.env)],
+          {
+            cwd: work,
+            env: {
+              ...options.env,
+              CXXFLAGS: `${options.env.CXXFLAGS ?? ''} -march=${level}`.trim(),
+              NODE_PATH: [addonApi, options.env.NODE_PATH].filter(Boolean).join(':'),
+            },
           },
-        });
+        );
         const file = `${level}.node`;
         try {
           if (compiled.code !== 0) {

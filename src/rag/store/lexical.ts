@@ -121,6 +121,7 @@ export class LexicalIndex {
   }
 
   private compact(): void {
+    if (this.deadPostings === 0) return;
     for (const list of this.postings) {
       let kept = 0;
       for (let i = 0; i < list.length; i += 1) {
@@ -140,7 +141,7 @@ export class LexicalIndex {
    * The index as bytes, so a restart need not re-analyse every chunk: a JSON header (the terms) and typed arrays
    * (slots, lengths, posting lists). Removed chunks are compacted away first.
    */
-  serialize(): Buffer {
+  async serialize(pacer?: { tick(): Promise<void> | undefined }): Promise<Buffer> {
     this.compact();
     const live: number[] = [];
     const newSlot = new Int32Array(this.slots).fill(-1);
@@ -164,6 +165,7 @@ export class LexicalIndex {
         postingTfs[at] = list.tfs[i] as number;
         at += 1;
       }
+      await pacer?.tick();
     }
     const sizes = Int32Array.from([header.length, labels.length, listLengths.length, total]);
     return Buffer.concat([

@@ -5,11 +5,12 @@ import { join } from 'node:path';
 import { Document, type DocumentInterface } from '@langchain/core/documents';
 import { VectorStore } from '@langchain/core/vectorstores';
 import type { Logger } from '../../logger.js';
+import { createPacer, yieldToEventLoop } from '../pacing.js';
 import { CHUNKER_VERSION, chunkDocument } from '../chunking/index.js';
 import type { VerbatimEmbeddings } from '../embeddings/types.js';
 import type { Chunk, ChunkRecord, Sentence, SourceDocument } from '../types.js';
-import { publishAtomically, sha256File } from './atomic-file.js';
-import { Checkpointer } from './checkpointer.js';
+import { publishAtomically, sha256Bytes, sha256File } from './atomic-file.js';
+import { DatabaseWorker } from './background-database.js';
 import type { CorpusDatabase, StoredChunk, StoredDocument } from './database.js';
 import { CorruptGraphError, type FileChecksum } from './hnsw-shard.js';
 import { ShardedIndex, type GraphLayout, type IndexPoint } from './hnsw-shards.js';
@@ -100,7 +101,6 @@ function countChunks(records: Map<number, ChunkRecord>): Map<string, number> {
   return counts;
 }
 
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 const graphFile = (i: number) => `index-${i}.hnsw`;
 const GRAPH_FILE = /^index(?:-\d+)?\.hnsw$/;
 const MANIFEST_FILE = 'manifest.json';
@@ -108,6 +108,8 @@ const LEXICAL_FILE = 'lexical.bin';
 const DATABASE_FILE = 'corpus.sqlite';
 const DEFAULT_HNSW = { m: 24, efConstruction: 64, efSearch: 300 };
 const DEFAULT_PARALLEL_MIN_CHUNKS = 20_000;
+/** Changes of at least this many rows are written by the database worker; smaller ones cost less than a message. */
+const BACKGROUND_WRITE_MIN_ROWS = 2000;
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
@@ -148,7 +150,7 @@ export class HnswVectorStore extends VectorStore {
   override embeddings: VerbatimEmbeddings;
 
   private readonly db: CorpusDatabase;
-  private readonly checkpointer: Checkpointer;
+  private readonly background: DatabaseWorker;
   private readonly logger: Logger;
   private readonly dataDir: string;
   private readonly paths: { manifest: string; lexical: string };
@@ -176,7 +178,7 @@ export class HnswVectorStore extends VectorStore {
     super(options.embeddings, {});
     this.embeddings = options.embeddings;
     this.db = db;
-    this.checkpointer = new Checkpointer(join(options.dataDir, DATABASE_FILE));
+    this.background = new DatabaseWorker(join(options.dataDir, DATABASE_FILE));
     this.logger = options.logger;
     this.dataDir = options.dataDir;
     this.paths = {
@@ -390,7 +392,7 @@ export class HnswVectorStore extends VectorStore {
           await this.persist(this.snapshot.generation);
         }
       } finally {
-        await Promise.all([this.index.close(), this.checkpointer.close()]);
+        await Promise.all([this.index.close(), this.background.close()]);
         this.db.close();
       }
     });
@@ -697,15 +699,11 @@ export class HnswVectorStore extends VectorStore {
       sentences: Sentence[];
       chunks: (Chunk & { textHash: string })[];
     }[] = [];
-    let chunked = 0;
+    const pacer = createPacer();
     for (const doc of toIndex) {
       const { sentences, chunks } = chunkDocument(doc);
       prepared.push({ doc, sentences, chunks: chunks.map((c) => ({ ...c, textHash: sha256(c.text) })) });
-      chunked += chunks.length;
-      if (chunked >= 1000) {
-        chunked = 0;
-        await yieldToEventLoop();
-      }
+      await pacer.tick();
     }
     const allChunks = prepared.flatMap((p) => p.chunks);
     lap('chunkingMs');
@@ -738,7 +736,7 @@ export class HnswVectorStore extends VectorStore {
           vector: reusable.get(c.textHash) as Float32Array,
         })),
       });
-      if (upserts.length % 1000 === 0) await yieldToEventLoop();
+      await pacer.tick();
     }
     await yieldToEventLoop();
 
@@ -778,19 +776,18 @@ export class HnswVectorStore extends VectorStore {
     })();
     indexing.catch(() => undefined);
     try {
-      await this.db.apply(
-        {
-          removeDocumentIds: dropIds,
-          upsertDocuments: upserts,
-          meta: {
-            ...this.expectedIdentity(),
-            generation: String(generation),
-            nextLabel: String(nextLabel),
-            corpusHash: newCorpusHash,
-          },
+      const change = {
+        removeDocumentIds: dropIds,
+        upsertDocuments: upserts,
+        meta: {
+          ...this.expectedIdentity(),
+          generation: String(generation),
+          nextLabel: String(nextLabel),
+          corpusHash: newCorpusHash,
         },
-        yieldToEventLoop,
-      );
+      };
+      if (dropIds.length + newChunks.length >= BACKGROUND_WRITE_MIN_ROWS) await this.background.apply(change);
+      else await this.db.apply(change, yieldToEventLoop);
     } catch (err) {
       await indexing.catch(() => undefined);
       if (freshGraphs) await target.close();
@@ -804,7 +801,7 @@ export class HnswVectorStore extends VectorStore {
     for (let i = 0; i < newChunks.length; i += 1) {
       const chunk = newChunks[i] as StoredChunk;
       this.lexical.add(chunk.label, chunk.text);
-      if ((i + 1) % 500 === 0) await yieldToEventLoop();
+      await pacer.tick();
     }
     const records = new Map(this.snapshot.records);
     const documents = new Map(this.snapshot.documents);
@@ -814,16 +811,11 @@ export class HnswVectorStore extends VectorStore {
       chunkCounts.delete(id);
     }
     for (const label of oldLabels) records.delete(label);
-    let built = 0;
     for (const { document, chunks } of upserts) {
       documents.set(document.id, document);
       chunkCounts.set(document.id, chunks.length);
       for (const chunk of chunks) records.set(chunk.label, toRecord(chunk, document));
-      built += chunks.length;
-      if (built >= 2000) {
-        built = 0;
-        await yieldToEventLoop();
-      }
+      await pacer.tick();
     }
     let graphsRebuilt = false;
     try {
@@ -874,11 +866,11 @@ export class HnswVectorStore extends VectorStore {
         return { file, sha256: sha, bytes };
       }),
     );
-    const lexicalBytes = this.lexical.serialize();
+    const lexicalBytes = await this.lexical.serialize(createPacer());
     await publishAtomically(this.paths.lexical, (temporary) => writeFile(temporary, lexicalBytes));
     // Fold the write-ahead log back (after a bulk change it is as large as the data) before the database is hashed;
     // a large log is copied and fsynced in a worker, off the event loop.
-    if ((await walBytes(this.db.path)) > 8 * 1024 * 1024) await this.checkpointer.checkpoint();
+    if ((await walBytes(this.db.path)) > 8 * 1024 * 1024) await this.background.checkpoint();
     else this.db.checkpoint();
     const database = { ...(await databaseChecksum(this.db.path)), generation };
     const documents = [...this.snapshot.documents.values()];
@@ -899,7 +891,7 @@ export class HnswVectorStore extends VectorStore {
       builtAt: new Date().toISOString(),
       graphs,
       lexical: {
-        sha256: createHash('sha256').update(lexicalBytes).digest('hex'),
+        sha256: await sha256Bytes(lexicalBytes),
         bytes: lexicalBytes.length,
       },
       database,

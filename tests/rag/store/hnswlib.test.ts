@@ -124,7 +124,12 @@ describe.runIf(onLinuxX64)('buildSimdVariants', () => {
     const outDir = await mkdtemp(join(tmpdir(), 'verbatim-simd-'));
     try {
       const lines: string[] = [];
-      const summary = await buildSimdVariants({ outDir, levels: ['x86-64-v3'], log: (l) => lines.push(l) });
+      const summary = await buildSimdVariants({
+        env: process.env,
+        outDir,
+        levels: ['x86-64-v3'],
+        log: (l) => lines.push(l),
+      });
       expect(lines).toEqual([]);
       expect(summary).toMatch(/compiled for x86-64-v3/);
       const written = JSON.parse(await readFile(join(outDir, SIMD_RECORD_FILE), 'utf8')) as SimdBuildRecord;

@@ -45,7 +45,7 @@ describe('LexicalIndex (BM25)', () => {
 });
 
 describe('LexicalIndex serialisation', () => {
-  it('gives back an index that answers every query identically, and that can still add and remove', () => {
+  it('gives back an index that answers every query identically, and that can still add and remove', async () => {
     const index = new LexicalIndex();
     const words = [
       'Azure',
@@ -62,7 +62,7 @@ describe('LexicalIndex serialisation', () => {
     for (let i = 0; i < 400; i += 1)
       index.add(1000 + i, `${words[i % 10]} ${words[(i * 7) % 10]} ${words[(i * 3) % 10]} numéro ${i % 37}`);
     for (let i = 0; i < 400; i += 3) index.remove(1000 + i);
-    const copy = LexicalIndex.deserialize(index.serialize());
+    const copy = LexicalIndex.deserialize(await index.serialize());
     expect(copy.size).toBe(index.size);
     for (const q of [
       'Azure données',
@@ -79,9 +79,9 @@ describe('LexicalIndex serialisation', () => {
     expect(copy.query('Azure données', 400, all).map((h) => h.label)).not.toContain(1001);
   });
 
-  it('refuses bytes that are not an index', () => {
+  it('refuses bytes that are not an index', async () => {
     expect(() => LexicalIndex.deserialize(Buffer.from('not an index at all, clearly'))).toThrow();
-    const bytes = new LexicalIndex().serialize();
+    const bytes = await new LexicalIndex().serialize();
     expect(() => LexicalIndex.deserialize(bytes.subarray(0, bytes.length - 1))).toThrow();
   });
 });

@@ -1,0 +1,45 @@
+import { workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import { serveRequests } from '../workers.js';
+import { configureConnection, prepareWriter, type CorpusChange } from './database.js';
+
+/** A request to the database worker: a checkpoint, or one step of a corpus change written in one transaction. */
+export type DatabaseRequest =
+  | { op: 'checkpoint' }
+  | { op: 'begin' }
+  | { op: 'write'; removeDocumentIds: string[]; upsertDocuments: CorpusChange['upsertDocuments'] }
+  | { op: 'commit'; meta: Record<string, string> }
+  | { op: 'rollback' };
+
+/**
+ * Worker side of {@link DatabaseWorker}: its own connection to the corpus database. It folds the write-ahead log back
+ * into the database file, and writes large corpus changes, so that neither the inserts nor the COMMIT run on the
+ * event loop.
+ */
+const db = new Database((workerData as { path: string }).path);
+configureConnection(db);
+const writer = prepareWriter(db);
+
+serveRequests((request: DatabaseRequest) => {
+  switch (request.op) {
+    case 'checkpoint':
+      return db.pragma('wal_checkpoint(TRUNCATE)');
+    case 'begin':
+      if (db.inTransaction) db.exec('ROLLBACK');
+      db.exec('BEGIN IMMEDIATE');
+      return undefined;
+    case 'write':
+      if (!db.inTransaction) throw new Error('write outside a transaction');
+      writer.remove(request.removeDocumentIds);
+      writer.upsert(request.upsertDocuments);
+      return undefined;
+    case 'commit':
+      if (!db.inTransaction) throw new Error('commit outside a transaction');
+      writer.setMeta(request.meta);
+      db.exec('COMMIT');
+      return undefined;
+    case 'rollback':
+      if (db.inTransaction) db.exec('ROLLBACK');
+      return undefined;
+  }
+});
