@@ -9,13 +9,16 @@ export const DEFAULT_SLICE_MS = 15;
  * `sliceMs`. Slicing by time rather than by a count of steps keeps every stall short whatever a step costs, on a
  * loaded machine as on an idle one, and costs one clock read per step.
  */
-export function createPacer(sliceMs = DEFAULT_SLICE_MS): { tick(): Promise<void> | undefined } {
-  let sliceStart = performance.now();
+export function createPacer(
+  sliceMs = DEFAULT_SLICE_MS,
+  now: () => number = () => performance.now(),
+): { tick(): Promise<void> | undefined } {
+  let sliceStart = now();
   return {
     tick() {
-      if (performance.now() - sliceStart < sliceMs) return undefined;
+      if (now() - sliceStart < sliceMs) return undefined;
       return yieldToEventLoop().then(() => {
-        sliceStart = performance.now();
+        sliceStart = now();
       });
     },
   };

@@ -1,0 +1,92 @@
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DatabaseWorker } from '../../../src/rag/store/background-database.js';
+import { CorpusDatabase, type CorpusChange, type StoredDocument } from '../../../src/rag/store/database.js';
+import { walBytes } from '../../../src/rag/store/open-database.js';
+import { makeDocument, temporaryDirectory } from '../../helpers/documents.js';
+
+function change(
+  from: number,
+  documents: number,
+  chunksEach: number,
+  meta: Record<string, string>,
+): CorpusChange {
+  return {
+    removeDocumentIds: [],
+    upsertDocuments: Array.from({ length: documents }, (_, d) => {
+      const n = from + d;
+      const text = `Document ${n}. `.repeat(chunksEach);
+      const document: StoredDocument = {
+        ...makeDocument(`doc-${n}`, text),
+        sentences: [],
+        indexedAt: '2026-11-28T00:00:00.000Z',
+        size: text.length,
+      };
+      return {
+        document,
+        chunks: Array.from({ length: chunksEach }, (_, c) => ({
+          id: `doc-${n}#${c}`,
+          docId: document.id,
+          index: c,
+          start: 0,
+          end: 10,
+          text: `Document ${n}`,
+          firstSentence: 0,
+          lastSentence: 0,
+          label: n * 100 + c,
+          textHash: `hash-${n}-${c}`,
+          vector: Float32Array.from({ length: 8 }, (_, i) => n + c + i),
+        })),
+      };
+    }),
+    meta,
+  };
+}
+
+describe('DatabaseWorker', () => {
+  let dir: { path: string; cleanup: () => Promise<void> };
+  let db: CorpusDatabase;
+  let worker: DatabaseWorker;
+
+  beforeEach(async () => {
+    dir = await temporaryDirectory();
+    db = new CorpusDatabase(join(dir.path, 'corpus.sqlite'));
+    worker = new DatabaseWorker(db.path);
+  });
+  afterEach(async () => {
+    await worker.close();
+    db.close();
+    await dir.cleanup();
+  });
+
+  it('writes a change of several slices in one transaction that the store connection then reads', async () => {
+    await worker.apply(change(0, 500, 9, { generation: '1' }));
+    expect(db.countChunks()).toBe(4500);
+    expect(db.getMeta().generation).toBe('1');
+    const [first] = db.iterateChunks();
+    expect(first?.id).toBe('doc-0#0');
+    expect([...(first?.vector ?? [])]).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(db.labelsOfDocuments(['doc-499'])).toEqual(Array.from({ length: 9 }, (_, c) => 49_900 + c));
+  });
+
+  it('keeps nothing of a change that fails in a late slice, and writes the next one', async () => {
+    await worker.apply(change(0, 10, 3, { generation: '1' }));
+    const failing = change(10, 600, 5, { generation: '2' });
+    // A chunk id that already exists violates the UNIQUE constraint after several slices have been written.
+    failing.upsertDocuments.at(-1)!.chunks[0]!.id = 'doc-0#0';
+    await expect(worker.apply(failing)).rejects.toThrow(/UNIQUE/);
+    expect(db.countChunks()).toBe(30);
+    expect(db.getMeta().generation).toBe('1');
+    await worker.apply(change(10, 5, 2, { generation: '3' }));
+    expect(db.countChunks()).toBe(40);
+    expect(db.getMeta().generation).toBe('3');
+  });
+
+  it('checkpoints the log its writes left', async () => {
+    await worker.apply(change(0, 200, 10, { generation: '1' }));
+    expect(await walBytes(db.path)).toBeGreaterThan(0);
+    await worker.checkpoint();
+    expect(await walBytes(db.path)).toBe(0);
+    expect(db.countChunks()).toBe(2000);
+  });
+});
