@@ -66,6 +66,7 @@ export class LexicalIndex {
   private totalPostings = 0;
   private deadPostings = 0;
   private scores = new Float32Array(64);
+  private scratch = new Int32Array(256);
 
   get size(): number {
     return this.aliveCount;
@@ -74,16 +75,20 @@ export class LexicalIndex {
   add(label: number, text: string): void {
     if (this.slotOfLabel.has(label)) this.remove(label);
     const terms = analyze(text);
-    const counts = new Map<number, number>();
-    for (const term of terms) {
+    // Term ids sorted, then counted in runs: no per-chunk Map (this loop runs 5 million times at 100k chunks).
+    if (this.scratch.length < terms.length) this.scratch = new Int32Array(terms.length * 2);
+    const scratch = this.scratch;
+    for (let t = 0; t < terms.length; t += 1) {
+      const term = terms[t] as string;
       let id = this.termIds.get(term);
       if (id === undefined) {
         id = this.postings.push(new Postings()) - 1;
         this.termIds.set(term, id);
         this.documentFrequency = grow(this.documentFrequency, id + 1, (n) => new Int32Array(n));
       }
-      counts.set(id, (counts.get(id) ?? 0) + 1);
+      scratch[t] = id;
     }
+    const sorted = scratch.subarray(0, terms.length).sort();
     const slot = this.slots;
     this.slots += 1;
     this.labelOfSlot = grow(this.labelOfSlot, this.slots, (n) => new Int32Array(n));
@@ -92,12 +97,18 @@ export class LexicalIndex {
     this.labelOfSlot[slot] = label;
     this.lengthOfSlot[slot] = terms.length;
     this.alive[slot] = 1;
-    const ids = new Int32Array(counts.size);
-    let i = 0;
-    for (const [id, tf] of counts) {
-      (this.postings[id] as Postings).push(slot, tf);
+    let distinct = 0;
+    for (let i = 0; i < sorted.length; i += 1) if (i === 0 || sorted[i] !== sorted[i - 1]) distinct += 1;
+    const ids = new Int32Array(distinct);
+    let at = 0;
+    for (let i = 0; i < sorted.length;) {
+      const id = sorted[i] as number;
+      let end = i + 1;
+      while (end < sorted.length && sorted[end] === id) end += 1;
+      (this.postings[id] as Postings).push(slot, end - i);
       this.documentFrequency[id] = (this.documentFrequency[id] ?? 0) + 1;
-      ids[i++] = id;
+      ids[at++] = id;
+      i = end;
     }
     this.termsOfSlot[slot] = ids;
     this.slotOfLabel.set(label, slot);
