@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LexicalIndex } from '../../../src/rag/store/lexical.js';
+import { analyze } from '../../../src/rag/text/tokenize.js';
 
 const all = () => true;
 
@@ -83,5 +84,67 @@ describe('LexicalIndex serialisation', () => {
     expect(() => LexicalIndex.deserialize(Buffer.from('not an index at all, clearly'))).toThrow();
     const bytes = await new LexicalIndex().serialize();
     expect(() => LexicalIndex.deserialize(bytes.subarray(0, bytes.length - 1))).toThrow();
+  });
+});
+
+describe('LexicalIndex pruning', () => {
+  /** BM25 over every posting, the way the index defines it: the oracle the pruned query must match. */
+  function exhaustive(docs: { label: number; terms: string[] }[], query: string): Map<number, number> {
+    const n = docs.length;
+    const average = docs.reduce((sum, d) => sum + d.terms.length, 0) / n;
+    const scores = new Map<number, number>();
+    for (const term of new Set(analyze(query))) {
+      const holders = docs.filter((d) => d.terms.includes(term));
+      if (holders.length === 0) continue;
+      const idf = Math.log(1 + (n - holders.length + 0.5) / (holders.length + 0.5));
+      for (const d of holders) {
+        const tf = d.terms.filter((t) => t === term).length;
+        const norm = 1.2 * (1 - 0.75 + (0.75 * d.terms.length) / average);
+        scores.set(d.label, (scores.get(d.label) ?? 0) + (idf * tf * 2.2) / (tf + norm));
+      }
+    }
+    return scores;
+  }
+
+  it('returns the exhaustive BM25 top k for questions mixing rare and common words', () => {
+    let seed = 42;
+    const random = () => (seed = (seed * 16_807) % 2_147_483_647) / 2_147_483_647;
+    const vocabulary = Array.from({ length: 300 }, (_, i) => `mot${String.fromCharCode(97 + (i % 26))}${i}x`);
+    // Zipf-like: word i is drawn with weight 1 / (i + 1), so a few words are in most chunks.
+    const pick = () =>
+      vocabulary[Math.min(299, Math.floor(Math.exp(random() * Math.log(300))) - 1)] as string;
+    const index = new LexicalIndex();
+    const texts = new Map<number, string>();
+    for (let label = 0; label < 1500; label += 1) {
+      const text = Array.from({ length: 5 + Math.floor(random() * 30) }, pick).join(' ');
+      texts.set(label, text);
+      index.add(label, text);
+    }
+    for (let label = 0; label < 1500; label += 7) {
+      index.remove(label);
+      texts.delete(label);
+    }
+    const docs = [...texts].map(([label, text]) => ({ label, terms: analyze(text) }));
+    let compared = 0;
+    for (let q = 0; q < 150; q += 1) {
+      const query = Array.from({ length: 1 + Math.floor(random() * 6) }, pick).join(' ');
+      const k = [1, 5, 10, 40][q % 4] as number;
+      const visible = q % 3 === 0 ? (label: number) => label % 5 !== 0 : () => true;
+      const all = exhaustive(docs, query);
+      const expected = [...all]
+        .filter(([label]) => visible(label))
+        .sort((a, b) => b[1] - a[1] || a[0] - b[0])
+        .slice(0, k);
+      const got = index.query(query, k, visible);
+      expect(got).toHaveLength(expected.length);
+      got.forEach((hit, i) => {
+        expect(hit.score).toBeCloseTo(expected[i]![1], 4);
+        // Ties may come in another order; each chunk's score must still be its exhaustive score.
+        expect(hit.score).toBeCloseTo(all.get(hit.label)!, 4);
+        expect(visible(hit.label)).toBe(true);
+      });
+      compared += got.length;
+    }
+    expect(compared).toBeGreaterThan(1000);
   });
 });
