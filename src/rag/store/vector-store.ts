@@ -723,11 +723,18 @@ export class HnswVectorStore extends VectorStore {
     // Large changes are built in steps with the event loop running in between, so questions keep being answered.
     await yieldToEventLoop();
     const textOf = new Map<string, string>();
-    for (const c of allChunks) if (!reusable.has(c.textHash)) textOf.set(c.textHash, c.text);
+    for (const c of allChunks) {
+      if (!reusable.has(c.textHash)) textOf.set(c.textHash, c.text);
+      await pacer.tick();
+    }
     const missing = [...textOf.keys()];
+    const missingTexts = [...textOf.values()];
     await yieldToEventLoop();
-    const fresh = await this.embedAll([...textOf.values()], onProgress);
-    missing.forEach((hash, i) => reusable.set(hash, fresh[i] as Float32Array));
+    const fresh = await this.embedAll(missingTexts, onProgress);
+    for (let i = 0; i < missing.length; i += 1) {
+      reusable.set(missing[i] as string, fresh[i] as Float32Array);
+      await pacer.tick();
+    }
     report.chunksEmbedded = missing.length;
     lap('embeddingMs');
 
