@@ -262,7 +262,7 @@ export class CorpusDatabase {
     pause: () => Promise<void> = async () => undefined,
   ): Promise<Map<string, Float32Array>> {
     const found = new Map<string, Float32Array>();
-    if (this.countChunks() === 0) return found;
+    if (this.db.prepare('SELECT 1 FROM chunks LIMIT 1').get() === undefined) return found;
     const statement = this.db.prepare('SELECT * FROM chunks WHERE text_hash = ? LIMIT 1');
     let looked = 0;
     for (const hash of new Set(hashes)) {

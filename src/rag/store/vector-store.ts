@@ -14,6 +14,7 @@ import { DatabaseWorker } from './background-database.js';
 import type { CorpusDatabase, StoredChunk, StoredDocument } from './database.js';
 import { CorruptGraphError, type FileChecksum } from './hnsw-shard.js';
 import { ShardedIndex, type GraphLayout, type IndexPoint } from './hnsw-shards.js';
+import { LayeredMap } from './layered-map.js';
 import { loadHnswlib, type HnswlibBuildMode } from './hnswlib.js';
 import { databaseChecksum, openCheckedDatabase, walBytes } from './open-database.js';
 import { LexicalIndex, type LexicalHit } from './lexical.js';
@@ -86,9 +87,9 @@ export interface HnswStoreOptions {
 interface Snapshot {
   generation: number;
   corpusHash: string;
-  records: Map<number, ChunkRecord>;
-  documents: Map<string, StoredDocument>;
-  chunkCounts: Map<string, number>;
+  records: LayeredMap<number, ChunkRecord>;
+  documents: LayeredMap<string, StoredDocument>;
+  chunkCounts: LayeredMap<string, number>;
   /** Labels at or above this are not served yet (every label the snapshot serves is below it). */
   labelLimit: number;
   /** The documents sorted by id, filled on first use. */
@@ -205,9 +206,9 @@ export class HnswVectorStore extends VectorStore {
     this.snapshot = {
       generation: 0,
       corpusHash: corpusHash([]),
-      records: new Map(),
-      documents: new Map(),
-      chunkCounts: new Map(),
+      records: LayeredMap.of(),
+      documents: LayeredMap.of(),
+      chunkCounts: LayeredMap.of(),
       labelLimit: 0,
     };
   }
@@ -526,9 +527,9 @@ export class HnswVectorStore extends VectorStore {
     this.snapshot = {
       generation,
       corpusHash: corpusHash(documents),
-      records,
-      documents: byId,
-      chunkCounts: countChunks(records),
+      records: LayeredMap.of(records),
+      documents: LayeredMap.of(byId),
+      chunkCounts: LayeredMap.of(countChunks(records)),
       labelLimit: this.db.nextLabel(),
     };
     // A rebuilt BM25 index (first start after an upgrade, or a damaged file) is saved so the next start skips it.
@@ -658,11 +659,15 @@ export class HnswVectorStore extends VectorStore {
     incoming: readonly SourceDocument[],
     removeIds: readonly string[],
     onProgress?: (p: SyncProgress) => void,
-    keys = this.documentKeys(),
+    keys?: { id: string; contentHash: string }[],
   ): Promise<SyncReport> {
     const started = performance.now();
     const rebuilt = this.needsFullRebuild;
-    const stored = new Map(keys.map((d) => [d.id, d]));
+    // An upsert or removal looks up the documents it touches in the served map instead of listing the corpus.
+    const stored: Pick<Map<string, { id: string; contentHash: string }>, 'get' | 'has' | 'keys'> = keys ||
+    this.needsFullRebuild
+      ? new Map((keys ?? this.documentKeys()).map((d) => [d.id, d]))
+      : this.snapshot.documents;
     const stages = { chunkingMs: 0, embeddingMs: 0, storingMs: 0, indexingMs: 0, persistingMs: 0 };
     let mark = started;
     const lap = (stage: keyof typeof stages) => {
@@ -817,20 +822,24 @@ export class HnswVectorStore extends VectorStore {
       this.lexical.add(chunk.label, chunk.text);
       await pacer.tick();
     }
-    const records = new Map(this.snapshot.records);
-    const documents = new Map(this.snapshot.documents);
-    const chunkCounts = new Map(this.snapshot.chunkCounts);
-    for (const id of dropIds) {
-      documents.delete(id);
-      chunkCounts.delete(id);
-    }
-    for (const label of oldLabels) records.delete(label);
+    // The served maps are versioned: the next one shares the current one's entries, so a change costs its own size.
+    const newRecords: [number, ChunkRecord][] = [];
     for (const { document, chunks } of upserts) {
-      documents.set(document.id, document);
-      chunkCounts.set(document.id, chunks.length);
-      for (const chunk of chunks) records.set(chunk.label, toRecord(chunk, document));
+      for (const chunk of chunks) newRecords.push([chunk.label, toRecord(chunk, document)]);
       await pacer.tick();
     }
+    const tick = () => pacer.tick();
+    const records = await this.snapshot.records.derive(newRecords, oldLabels, tick);
+    const documents = await this.snapshot.documents.derive(
+      upserts.map(({ document }) => [document.id, document] as const),
+      dropIds,
+      tick,
+    );
+    const chunkCounts = await this.snapshot.chunkCounts.derive(
+      upserts.map(({ document, chunks }) => [document.id, chunks.length] as const),
+      dropIds,
+      tick,
+    );
     let graphsRebuilt = false;
     try {
       await indexing;
