@@ -66,6 +66,9 @@ export class LexicalIndex {
   private totalPostings = 0;
   private deadPostings = 0;
   private scores = new Float32Array(64);
+  private touched = new Int32Array(64);
+  /** BM25's length normalisation of every slot, for the average length it was computed at. */
+  private norms = { averageLength: Number.NaN, slots: 0, values: new Float32Array(0) };
   private scratch = new Int32Array(256);
 
   get size(): number {
@@ -255,6 +258,18 @@ export class LexicalIndex {
   }
 
   /** The best `k` chunks among those `visible` accepts, by BM25. */
+  /** `K1 * (1 - B + B * length / averageLength)` per slot, recomputed only when the average length has changed. */
+  private lengthNorms(): Float32Array {
+    const averageLength = this.totalLength / this.aliveCount || 1;
+    if (this.norms.averageLength === averageLength && this.norms.slots === this.slots)
+      return this.norms.values;
+    const values = new Float32Array(this.slots);
+    for (let slot = 0; slot < this.slots; slot += 1)
+      values[slot] = K1 * (1 - B + (B * (this.lengthOfSlot[slot] as number)) / averageLength);
+    this.norms = { averageLength, slots: this.slots, values };
+    return values;
+  }
+
   query(text: string, k: number, visible: (label: number) => boolean): LexicalHit[] {
     if (this.aliveCount === 0 || k <= 0) return [];
     const ids = [...new Set(analyze(text))].flatMap((t) => {
@@ -262,27 +277,35 @@ export class LexicalIndex {
       return id === undefined || (this.documentFrequency[id] ?? 0) === 0 ? [] : [id];
     });
     if (ids.length === 0) return [];
+    const n = this.aliveCount;
     if (this.scores.length < this.slots)
       this.scores = new Float32Array(Math.max(this.slots, this.scores.length * 2));
+    if (this.touched.length < this.slots)
+      this.touched = new Int32Array(Math.max(this.slots, this.touched.length * 2));
     const scores = this.scores;
-    const touched: number[] = [];
-    const n = this.aliveCount;
-    const averageLength = this.totalLength / n || 1;
+    const touched = this.touched;
+    const norms = this.lengthNorms();
+    const alive = this.alive;
+    let count = 0;
     for (const id of ids) {
       const df = this.documentFrequency[id] as number;
       const idf = Math.log(1 + (n - df + 0.5) / (df + 0.5));
+      const weight = idf * (K1 + 1);
       const list = this.postings[id] as Postings;
+      const slots = list.slots;
+      const tfs = list.tfs;
       for (let i = 0; i < list.length; i += 1) {
-        const slot = list.slots[i] as number;
-        if (this.alive[slot] !== 1) continue;
-        const tf = list.tfs[i] as number;
-        const norm = K1 * (1 - B + (B * (this.lengthOfSlot[slot] as number)) / averageLength);
-        if (scores[slot] === 0) touched.push(slot);
-        scores[slot] = (scores[slot] as number) + (idf * tf * (K1 + 1)) / (tf + norm);
+        const slot = slots[i] as number;
+        if (alive[slot] !== 1) continue;
+        const tf = tfs[i] as number;
+        const before = scores[slot] as number;
+        if (before === 0) touched[count++] = slot;
+        scores[slot] = before + (weight * tf) / (tf + (norms[slot] as number));
       }
     }
     const heap: LexicalHit[] = [];
-    for (const slot of touched) {
+    for (let t = 0; t < count; t += 1) {
+      const slot = touched[t] as number;
       const score = scores[slot] as number;
       scores[slot] = 0;
       const label = this.labelOfSlot[slot] as number;
