@@ -231,25 +231,40 @@ export class LexicalIndex {
     index.lengthOfSlot = Float32Array.from(lengths);
     index.alive = new Uint8Array(Math.max(slotCount, 1)).fill(1);
     index.documentFrequency = new Int32Array(Math.max(termCount, 1));
-    const termsOfSlot: number[][] = Array.from({ length: slotCount }, () => []);
+    // The forward index (the terms of each slot, for removals) in one array, filled in two passes over the postings.
+    const start = new Int32Array(slotCount + 1);
+    for (let p = 0; p < total; p += 1) {
+      const next = (postingSlots[p] as number) + 1;
+      start[next] = (start[next] as number) + 1;
+    }
+    for (let slot = 0; slot < slotCount; slot += 1)
+      start[slot + 1] = (start[slot + 1] as number) + (start[slot] as number);
+    const forward = new Int32Array(total);
+    const fill = start.slice(0, slotCount);
     let offset = 0;
     header.terms.forEach((term, id) => {
       const length = listLengths[id] as number;
       const list = new Postings();
-      list.slots = postingSlots.slice(offset, offset + length);
-      list.tfs = postingTfs.slice(offset, offset + length);
-      list.length = length;
-      if (list.slots.length === 0) {
-        list.slots = new Int32Array(4);
-        list.tfs = new Uint16Array(4);
+      if (length > 0) {
+        // Views into the loaded arrays: a list only reallocates when it next grows.
+        list.slots = postingSlots.subarray(offset, offset + length);
+        list.tfs = postingTfs.subarray(offset, offset + length);
+        list.length = length;
       }
-      for (let i = 0; i < length; i += 1) termsOfSlot[postingSlots[offset + i] as number]?.push(id);
+      for (let i = offset; i < offset + length; i += 1) {
+        const slot = postingSlots[i] as number;
+        const position = fill[slot] as number;
+        forward[position] = id;
+        fill[slot] = position + 1;
+      }
       offset += length;
       index.termIds.set(term, id);
       index.postings.push(list);
       index.documentFrequency[id] = length;
     });
-    index.termsOfSlot = termsOfSlot.map((ids) => Int32Array.from(ids));
+    index.termsOfSlot = Array.from({ length: slotCount }, (_, slot) =>
+      forward.subarray(start[slot] as number, start[slot + 1] as number),
+    );
     for (let slot = 0; slot < slotCount; slot += 1) index.slotOfLabel.set(labels[slot] as number, slot);
     index.aliveCount = slotCount;
     index.totalLength = header.totalLength;
