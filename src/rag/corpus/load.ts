@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Logger } from '../../logger.js';
 import type { CorpusLoadResult, LoadFailure, SourceDocument } from '../types.js';
 import { isSupportedFile, parseDocument, SUPPORTED_EXTENSIONS } from './parse.js';
+import { createPacer } from '../pacing.js';
 
 /** Files larger than this are rejected without being read: no news article comes close. */
 export const MAX_DOCUMENT_BYTES = 20 * 1024 * 1024;
@@ -30,7 +31,9 @@ async function listFiles(
     return [];
   }
   const files: string[] = [];
+  const pacer = createPacer();
   for (const entry of entries) {
+    await pacer.tick();
     const rel = relative ? `${relative}/${entry.name}` : entry.name;
     if (entry.name.startsWith('.')) {
       logger.debug({ file: rel }, 'corpus entry ignored (hidden)');
@@ -163,7 +166,9 @@ export async function loadCorpus(
   );
 
   const owners = new Map<string, string>();
+  const pacer = createPacer();
   for (const [i, file] of documentFiles.entries()) {
+    await pacer.tick();
     const result = results[i] as ReadResult;
     if ('reason' in result) {
       report({ file, reason: result.reason });
@@ -179,7 +184,10 @@ export async function loadCorpus(
   }
   if (cache) {
     const present = new Set(files);
-    for (const key of cache.keys()) if (!present.has(key)) cache.delete(key);
+    for (const key of cache.keys()) {
+      if (!present.has(key)) cache.delete(key);
+      await pacer.tick();
+    }
   }
   logger.info({ dir, documents: documents.length, failures: failures.length }, 'corpus loaded');
   return { documents, failures };
