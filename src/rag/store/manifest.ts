@@ -59,6 +59,23 @@ function xorInto(acc: Buffer, doc: DocumentKey): void {
 }
 
 /**
+ * The corpus hash kept up to date one document at a time: XOR is its own inverse, so adding and removing a document
+ * are the same {@link CorpusHasher.toggle}. Lets a large change fold documents in while it yields to the event loop.
+ */
+export class CorpusHasher {
+  private readonly acc: Buffer;
+  constructor(current?: string) {
+    this.acc = current === undefined ? Buffer.alloc(32) : Buffer.from(current, 'hex');
+  }
+  toggle(doc: DocumentKey): void {
+    xorInto(this.acc, doc);
+  }
+  get hex(): string {
+    return this.acc.toString('hex');
+  }
+}
+
+/**
  * Hash of the corpus content: the XOR of the SHA-256 of each document's (id, content hash). Order does not matter,
  * so a change updates it from the documents it touches ({@link updateCorpusHash}) instead of hashing the corpus.
  */

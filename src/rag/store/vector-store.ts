@@ -19,9 +19,9 @@ import { loadHnswlib, type HnswlibBuildMode } from './hnswlib.js';
 import { databaseChecksum, openCheckedDatabase, walBytes } from './open-database.js';
 import { LexicalIndex, type LexicalHit } from './lexical.js';
 import {
+  CorpusHasher,
   corpusHash,
   readManifest,
-  updateCorpusHash,
   writeManifest,
   type HnswParams,
   type IndexManifest,
@@ -290,8 +290,10 @@ export class HnswVectorStore extends VectorStore {
    */
   sync(documents: readonly SourceDocument[], onProgress?: (p: SyncProgress) => void): Promise<SyncReport> {
     return this.exclusive(async () => {
-      const wanted = new Map(documents.map((d) => [d.id, d]));
+      const wanted = new Set(documents.map((d) => d.id));
+      await yieldToEventLoop();
       const keys = this.documentKeys();
+      await yieldToEventLoop();
       const removed = keys.flatMap((d) => (wanted.has(d.id) ? [] : [d.id]));
       return this.applyChange(documents, removed, onProgress, keys);
     });
@@ -687,7 +689,9 @@ export class HnswVectorStore extends VectorStore {
       rebuilt,
     };
     const toIndex: SourceDocument[] = [];
+    const pacer = createPacer();
     for (const doc of incoming) {
+      await pacer.tick();
       const previous = stored.get(doc.id);
       if (!previous) report.added.push(doc.id);
       else if (rebuilt || previous.contentHash !== doc.contentHash) report.changed.push(doc.id);
@@ -711,7 +715,6 @@ export class HnswVectorStore extends VectorStore {
       sentences: Sentence[];
       chunks: (Chunk & { textHash: string })[];
     }[] = [];
-    const pacer = createPacer();
     for (const doc of toIndex) {
       const { sentences, chunks } = chunkDocument(doc);
       prepared.push({ doc, sentences, chunks: chunks.map((c) => ({ ...c, textHash: sha256(c.text) })) });
@@ -746,7 +749,15 @@ export class HnswVectorStore extends VectorStore {
     let nextLabel = this.db.nextLabel();
     const indexedAt = new Date().toISOString();
     const upserts: { document: StoredDocument; chunks: StoredChunk[] }[] = [];
+    const hasher = new CorpusHasher(rebuilt ? undefined : this.snapshot.corpusHash);
+    if (!rebuilt)
+      for (const id of dropIds) {
+        const dropped = stored.get(id);
+        if (dropped) hasher.toggle(dropped);
+        await pacer.tick();
+      }
     for (const { doc, sentences, chunks } of prepared) {
+      hasher.toggle(doc);
       upserts.push({
         document: { ...doc, sentences, indexedAt, size: doc.text.length },
         chunks: chunks.map((c): StoredChunk => ({
@@ -760,17 +771,18 @@ export class HnswVectorStore extends VectorStore {
     await yieldToEventLoop();
 
     const generation = Number(this.db.getMeta().generation ?? 0) + 1;
-    const newCorpusHash = rebuilt
-      ? corpusHash(upserts.map((u) => u.document))
-      : updateCorpusHash(
-          this.snapshot.corpusHash,
-          dropIds.flatMap((id) => stored.get(id) ?? []),
-          upserts.map((u) => u.document),
-        );
+    const newCorpusHash = hasher.hex;
     const oldLabels = this.db.labelsOfDocuments(dropIds);
     await yieldToEventLoop();
-    const newChunks = upserts.flatMap((u) => u.chunks);
-    const newPoints = newChunks.map((c): IndexPoint => ({ label: c.label, vector: c.vector }));
+    const newChunks: StoredChunk[] = [];
+    const newPoints: IndexPoint[] = [];
+    for (const { chunks } of upserts) {
+      for (const c of chunks) {
+        newChunks.push(c);
+        newPoints.push({ label: c.label, vector: c.vector });
+      }
+      await pacer.tick();
+    }
     const liveBefore = this.snapshot.records.size;
     const total = liveBefore - oldLabels.length + newChunks.length;
     // A change larger than the index (first ingest, re-embedding) builds new graphs, laid out for the new size.
@@ -896,14 +908,13 @@ export class HnswVectorStore extends VectorStore {
     if ((await walBytes(this.db.path)) > 8 * 1024 * 1024) await this.background.checkpoint();
     else this.db.checkpoint();
     const database = { ...(await databaseChecksum(this.db.path)), generation };
-    const documents = [...this.snapshot.documents.values()];
     const manifest: IndexManifest = {
       formatVersion: 2,
       embedder: { id: this.embeddings.id, dimensions: this.embeddings.dimensions },
       chunkerVersion: CHUNKER_VERSION,
       corpusHash: this.snapshot.corpusHash,
       counts: {
-        documents: documents.length,
+        documents: this.snapshot.documents.size,
         chunks: this.snapshot.records.size,
         deletedSlots: this.deletedSlots,
         points: this.points,
