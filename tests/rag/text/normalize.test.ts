@@ -253,3 +253,17 @@ describe('findVerbatim', () => {
     expect(exact).toBeGreaterThan(250);
   });
 });
+
+describe('findVerbatim on texts searched again', () => {
+  it('answers the same from its cache of folded texts, and after the cache has moved on', () => {
+    const article = 'Microsoft a suspendu l’accès de l’unité 8200 à Azure, après une enquête interne.';
+    const first = findVerbatim(article, "l'unite 8200", { wholeWords: true });
+    expect(first).toBeUndefined();
+    const quote = "l'accès de l'unité 8200 à Azure";
+    const span = findVerbatim(article, quote, { wholeWords: true });
+    expect(span && article.slice(span.start, span.end)).toBe('l’accès de l’unité 8200 à Azure');
+    for (let i = 0; i < 300; i += 1) findVerbatim(`${'x'.repeat(5000)} article ${i}`, `article ${i}`);
+    expect(findVerbatim(article, quote, { wholeWords: true })).toEqual(span);
+    expect(findVerbatim(article, 'unité 82', { wholeWords: true })).toBeUndefined();
+  });
+});
