@@ -161,10 +161,21 @@ export class LexicalIndex {
     const newSlot = new Int32Array(this.slots).fill(-1);
     for (let slot = 0; slot < this.slots; slot += 1)
       if (this.alive[slot] === 1) newSlot[slot] = live.push(slot) - 1;
-    const terms = [...this.termIds.keys()];
     const listLengths = Int32Array.from(this.postings, (list) => list.length);
+    // The same JSON as JSON.stringify({ version, terms, slots, totalLength }), written a slice of terms at a time.
+    const termParts: string[] = [];
+    let slice: string[] = [];
+    for (const term of this.termIds.keys()) {
+      slice.push(term);
+      if (slice.length === 10_000) {
+        termParts.push(JSON.stringify(slice).slice(1, -1));
+        slice = [];
+        await pacer?.tick();
+      }
+    }
+    if (slice.length > 0) termParts.push(JSON.stringify(slice).slice(1, -1));
     const header = Buffer.from(
-      JSON.stringify({ version: 1, terms, slots: live.length, totalLength: this.totalLength }),
+      `{"version":1,"terms":[${termParts.join(',')}],"slots":${live.length},"totalLength":${this.totalLength}}`,
       'utf8',
     );
     const labels = Int32Array.from(live, (slot) => this.labelOfSlot[slot] as number);
