@@ -638,22 +638,19 @@ export class HnswVectorStore extends VectorStore {
     return index;
   }
 
-  private async embedAll(texts: string[], onProgress?: (p: SyncProgress) => void): Promise<Float32Array[]> {
-    const vectors: Float32Array[] = [];
-    const size = this.embeddings.preferredBatchSize ?? this.embedBatchSize;
-    for (let i = 0; i < texts.length; i += size) {
-      const slice = texts.slice(i, i + size);
-      const batch = this.embeddings.embedDocumentsToFloat32
-        ? await this.embeddings.embedDocumentsToFloat32(slice)
-        : await this.embeddings.embedDocuments(slice);
-      for (const v of batch) {
-        if (v.length !== this.embeddings.dimensions)
-          throw new Error(`embedder returned ${v.length} dimensions, expected ${this.embeddings.dimensions}`);
-        vectors.push(v instanceof Float32Array ? v : Float32Array.from(v));
-      }
-      onProgress?.({ phase: 'embedding', done: vectors.length, total: texts.length });
-      await yieldToEventLoop();
-    }
+  /** Embeds one batch of texts, checking the embedder's answer; the event loop runs before it returns. */
+  private async embedBatch(texts: string[]): Promise<Float32Array[]> {
+    const batch = this.embeddings.embedDocumentsToFloat32
+      ? await this.embeddings.embedDocumentsToFloat32(texts)
+      : await this.embeddings.embedDocuments(texts);
+    if (batch.length !== texts.length)
+      throw new Error(`embedder returned ${batch.length} vectors for ${texts.length} texts`);
+    const vectors = batch.map((v) => {
+      if (v.length !== this.embeddings.dimensions)
+        throw new Error(`embedder returned ${v.length} dimensions, expected ${this.embeddings.dimensions}`);
+      return v instanceof Float32Array ? v : Float32Array.from(v);
+    });
+    await yieldToEventLoop();
     return vectors;
   }
 
@@ -710,40 +707,64 @@ export class HnswVectorStore extends VectorStore {
       return report;
     }
 
+    // Chunking and embedding overlap: each full batch of new texts is embedded (in the embedder's workers for the
+    // local one) while this thread chunks the next documents; at most one batch waits ahead of the chunker.
     const prepared: {
       doc: SourceDocument;
       sentences: Sentence[];
       chunks: (Chunk & { textHash: string })[];
     }[] = [];
+    const reusable = new Map<string, Float32Array>();
+    const queued = new Set<string>();
+    const batchSize = this.embeddings.preferredBatchSize ?? this.embedBatchSize;
+    let pending: { hash: string; text: string }[] = [];
+    let embedding: Promise<void> = Promise.resolve();
+    let queuedTexts = 0;
+    let embeddedTexts = 0;
+    const flush = () => {
+      const batch = pending;
+      pending = [];
+      const previous = embedding;
+      embedding = (async () => {
+        await previous;
+        const vectors = await this.embedBatch(batch.map((p) => p.text));
+        batch.forEach((p, i) => reusable.set(p.hash, vectors[i] as Float32Array));
+        embeddedTexts += batch.length;
+        onProgress?.({ phase: 'embedding', done: embeddedTexts, total: queuedTexts });
+      })();
+      embedding.catch(() => undefined);
+    };
     for (const doc of toIndex) {
       const { sentences, chunks } = chunkDocument(doc);
-      prepared.push({ doc, sentences, chunks: chunks.map((c) => ({ ...c, textHash: sha256(c.text) })) });
+      const hashed = chunks.map((c) => ({ ...c, textHash: sha256(c.text) }));
+      prepared.push({ doc, sentences, chunks: hashed });
+      const fresh: typeof hashed = [];
+      for (const c of hashed) {
+        if (queued.has(c.textHash)) continue;
+        queued.add(c.textHash);
+        fresh.push(c);
+      }
+      const stored = rebuilt
+        ? new Map<string, Float32Array>()
+        : await this.db.vectorsByTextHash(fresh.map((c) => c.textHash));
+      for (const c of fresh) {
+        const vector = stored.get(c.textHash);
+        if (vector) reusable.set(c.textHash, vector);
+        else {
+          pending.push({ hash: c.textHash, text: c.text });
+          queuedTexts += 1;
+        }
+      }
+      if (pending.length >= batchSize) {
+        await embedding;
+        flush();
+      }
       await pacer.tick();
     }
-    const allChunks = prepared.flatMap((p) => p.chunks);
     lap('chunkingMs');
-    const reusable = rebuilt
-      ? new Map<string, Float32Array>()
-      : await this.db.vectorsByTextHash(
-          allChunks.map((c) => c.textHash),
-          yieldToEventLoop,
-        );
-    // Large changes are built in steps with the event loop running in between, so questions keep being answered.
-    await yieldToEventLoop();
-    const textOf = new Map<string, string>();
-    for (const c of allChunks) {
-      if (!reusable.has(c.textHash)) textOf.set(c.textHash, c.text);
-      await pacer.tick();
-    }
-    const missing = [...textOf.keys()];
-    const missingTexts = [...textOf.values()];
-    await yieldToEventLoop();
-    const fresh = await this.embedAll(missingTexts, onProgress);
-    for (let i = 0; i < missing.length; i += 1) {
-      reusable.set(missing[i] as string, fresh[i] as Float32Array);
-      await pacer.tick();
-    }
-    report.chunksEmbedded = missing.length;
+    if (pending.length > 0) flush();
+    await embedding;
+    report.chunksEmbedded = queuedTexts;
     lap('embeddingMs');
 
     let nextLabel = this.db.nextLabel();
