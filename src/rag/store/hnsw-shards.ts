@@ -6,6 +6,7 @@ import {
   type GraphParams,
   type ShardHits,
 } from './hnsw-shard.js';
+import { yieldToEventLoop } from '../pacing.js';
 
 /** A request to a graph kept in a worker thread. */
 export type ShardRequest =
@@ -29,8 +30,6 @@ interface Shard {
   count(): Promise<number>;
   close(): Promise<void>;
 }
-
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** A graph on the calling thread: no messaging cost, and insertion yields to the event loop every 100 points. */
 class InlineShard implements Shard {

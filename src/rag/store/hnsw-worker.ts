@@ -2,11 +2,11 @@ import { workerData } from 'node:worker_threads';
 import { serveRequests } from '../workers.js';
 import { GraphShard, type GraphParams } from './hnsw-shard.js';
 import type { ShardRequest } from './hnsw-shards.js';
+import { yieldToEventLoop } from '../pacing.js';
 
 /** Worker side of a graph kept off the main thread: one {@link GraphShard}, driven by {@link ShardRequest}s. */
 const shard = new GraphShard(workerData as GraphParams);
 const BLOCK = 256;
-const yieldToEvents = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 serveRequests(async (request: ShardRequest): Promise<unknown> => {
   switch (request.op) {
@@ -20,7 +20,7 @@ serveRequests(async (request: ShardRequest): Promise<unknown> => {
       // Searches queued behind a large insertion are served between blocks.
       for (let from = 0; from < request.labels.length; from += BLOCK) {
         shard.add(request.labels, request.vectors, from, Math.min(request.labels.length, from + BLOCK));
-        if (from + BLOCK < request.labels.length) await yieldToEvents();
+        if (from + BLOCK < request.labels.length) await yieldToEventLoop();
       }
       return shard.count;
     case 'search':

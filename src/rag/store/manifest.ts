@@ -80,21 +80,19 @@ export class CorpusHasher {
  * so a change updates it from the documents it touches ({@link updateCorpusHash}) instead of hashing the corpus.
  */
 export function corpusHash(documents: Iterable<DocumentKey>): string {
-  const acc = Buffer.alloc(32);
-  for (const d of documents) xorInto(acc, d);
-  return acc.toString('hex');
+  return updateCorpusHash(undefined, [], documents);
 }
 
 /** {@link corpusHash} of a corpus after `removed` documents left it and `added` ones came in. */
 export function updateCorpusHash(
-  current: string,
+  current: string | undefined,
   removed: Iterable<DocumentKey>,
   added: Iterable<DocumentKey>,
 ): string {
-  const acc = Buffer.from(current, 'hex');
-  for (const d of removed) xorInto(acc, d);
-  for (const d of added) xorInto(acc, d);
-  return acc.toString('hex');
+  const hasher = new CorpusHasher(current);
+  for (const d of removed) hasher.toggle(d);
+  for (const d of added) hasher.toggle(d);
+  return hasher.hex;
 }
 
 function digest(manifest: unknown): string {
