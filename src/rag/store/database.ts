@@ -174,6 +174,8 @@ export function prepareWriter(db: Database.Database): {
  */
 export class CorpusDatabase {
   private readonly db: Database.Database;
+  /** Prepared once: a change looks up the vectors of its chunk texts document by document. */
+  private vectorByTextHash: Database.Statement | undefined;
 
   constructor(readonly path: string) {
     this.db = new Database(path);
@@ -262,12 +264,13 @@ export class CorpusDatabase {
     pause: () => Promise<void> = async () => undefined,
   ): Promise<Map<string, Float32Array>> {
     const found = new Map<string, Float32Array>();
-    if (this.db.prepare('SELECT 1 FROM chunks LIMIT 1').get() === undefined) return found;
-    const statement = this.db.prepare('SELECT * FROM chunks WHERE text_hash = ? LIMIT 1');
+    this.vectorByTextHash ??= this.db
+      .prepare('SELECT vector FROM chunks WHERE text_hash = ? LIMIT 1')
+      .pluck();
     let looked = 0;
     for (const hash of new Set(hashes)) {
-      const row = statement.get(hash) as ChunkRow | undefined;
-      if (row) found.set(hash, toChunk(row).vector);
+      const vector = this.vectorByTextHash.get(hash) as Buffer | null | undefined;
+      if (vector) found.set(hash, new Float32Array(new Uint8Array(vector).slice().buffer));
       if (++looked % 1000 === 0) await pause();
     }
     return found;

@@ -120,7 +120,8 @@ describe('HnswVectorStore', () => {
     const edited = makeDocument('azure', `${AZURE.text}\n\nAmazon reste silencieuse à ce sujet.`);
     const report = await store.sync([edited]);
     expect(report.changed).toEqual(['azure']);
-    expect(report.chunksEmbedded).toBeLessThan(store.chunkCount + 1);
+    expect(report.chunksEmbedded).toBeGreaterThan(0);
+    expect(report.chunksEmbedded).toBeLessThan(store.chunkCount);
     expect(counting.state.texts - before).toBe(report.chunksEmbedded);
     expect(store.lexicalSearch('Amazon silencieuse', 1)[0]?.record.docId).toBe('azure');
   });
