@@ -115,11 +115,26 @@ describe('HnswVectorStore', () => {
   it('re-embeds only the changed passages of a changed document', async () => {
     const counting = countingEmbeddings(base);
     const store = await open(counting.embeddings, createSilentLogger());
-    await store.sync([AZURE]);
+    const longer = makeDocument(
+      'azure',
+      [
+        AZURE.text,
+        'Le ministère a reçu la décision par courrier.',
+        'Les ingénieurs ont documenté chaque étape du projet.',
+        'Une commission parlementaire demande des explications.',
+        'Les syndicats de l’entreprise ont publié un communiqué.',
+        'Le conseil d’administration se réunira en novembre.',
+        'Plusieurs clients européens suivent le dossier de près.',
+      ].join('\n\n'),
+    );
+    await store.sync([longer]);
+    const chunksBefore = store.chunkCount;
     const before = counting.state.texts;
-    const edited = makeDocument('azure', `${AZURE.text}\n\nAmazon reste silencieuse à ce sujet.`);
+    const edited = makeDocument('azure', `${longer.text}\n\nAmazon reste silencieuse à ce sujet.`);
     const report = await store.sync([edited]);
     expect(report.changed).toEqual(['azure']);
+    expect(chunksBefore).toBeGreaterThan(2);
+    // Only the passages that contain or neighbour the new sentence are embedded again.
     expect(report.chunksEmbedded).toBeGreaterThan(0);
     expect(report.chunksEmbedded).toBeLessThan(store.chunkCount);
     expect(counting.state.texts - before).toBe(report.chunksEmbedded);
