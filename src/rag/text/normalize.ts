@@ -166,13 +166,55 @@ function foldedHaystack(haystack: string): FoldedText {
   return folded;
 }
 
+/** Characters that fold into their neighbour or vanish: an exact match next to one is left to the folded search. */
+const JOINING = /[\p{M}\u00AD\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFE00-\uFE0F\uFEFF]/u;
+
+function codePointBefore(s: string, at: number): string | undefined {
+  if (at <= 0) return undefined;
+  const before = at >= 2 && /[\uDC00-\uDFFF]/.test(s[at - 1] ?? '') ? at - 2 : at - 1;
+  return String.fromCodePoint(s.codePointAt(before) ?? 32);
+}
+
+function codePointAt(s: string, at: number): string | undefined {
+  return at < s.length ? String.fromCodePoint(s.codePointAt(at) ?? 32) : undefined;
+}
+
+/**
+ * The first occurrence of `needle` exactly as written, when its boundaries are ones the folded search would accept
+ * too. `null` means "ask the folded search": an edge touches a combining mark or an invisible character, whose
+ * folding depends on its neighbours.
+ */
+function findExact(
+  haystack: string,
+  needle: string,
+  wholeWords: boolean,
+): { start: number; end: number } | undefined | null {
+  const first = codePointAt(needle, 0);
+  const last = codePointBefore(needle, needle.length);
+  if (JOINING.test(first ?? '') || JOINING.test(last ?? '')) return null;
+  for (let start = haystack.indexOf(needle); start !== -1; start = haystack.indexOf(needle, start + 1)) {
+    const end = start + needle.length;
+    const before = codePointBefore(haystack, start);
+    const after = codePointAt(haystack, end);
+    if (JOINING.test(before ?? '') || JOINING.test(after ?? '')) return null;
+    if (/[\uDC00-\uDFFF]/.test(haystack[start] ?? '') || /[\uD800-\uDBFF]/.test(haystack[end - 1] ?? ''))
+      return null;
+    if (wholeWords && ((isWordChar(before) && isWordChar(first)) || (isWordChar(last) && isWordChar(after))))
+      continue;
+    return { start, end };
+  }
+  return undefined;
+}
+
 /**
  * Finds `needle` in `haystack`, comparing both under {@link foldForMatch}, and returns the matching span as offsets
  * into the original `haystack`, so that `haystack.slice(start, end)` shows the passage exactly as written. The span
- * never splits an original character (a needle ending in `..` does not match half of a `…`). Returns the first
- * match, or `undefined` when there is none or the needle is blank. Matching is by substring unless `wholeWords` is
- * set: then a match may not start or end inside a word or a number (« acceptable » is not found in
- * « inacceptable », nor « 20 millions » in « 120 millions »).
+ * never splits an original character (a needle ending in `..` does not match half of a `…`). A passage present
+ * exactly as written (the usual case: an extractive quote is a slice of the text) is returned at its first exact
+ * occurrence without folding the haystack; otherwise the first folded match is returned, or `undefined` when there
+ * is none or the needle is blank. Matching is by substring unless `wholeWords` is set: then a match may not start or
+ * end inside a word or a number (« acceptable » is not found in « inacceptable », nor « 20 millions » in
+ * « 120 millions »).
  */
 export function findVerbatim(
   haystack: string,
@@ -181,6 +223,8 @@ export function findVerbatim(
 ): { start: number; end: number } | undefined {
   const target = foldForMatch(needle);
   if (target.length === 0) return undefined;
+  const exact = findExact(haystack, needle.trim(), options.wholeWords ?? false);
+  if (exact) return exact;
   const { folded, origStart, origEnd, canStart, canEnd } = foldedHaystack(haystack);
   for (let i = folded.indexOf(target); i !== -1; i = folded.indexOf(target, i + 1)) {
     const j = i + target.length;

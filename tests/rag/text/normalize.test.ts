@@ -176,6 +176,24 @@ describe('findVerbatim', () => {
     expect(findVerbatim('a b a b', 'a b')).toEqual({ start: 0, end: 3 });
   });
 
+  it('prefers the first exact occurrence to an earlier typographic variant', () => {
+    const haystack = "Il a cité l'accès, puis « l’accès » encore.";
+    const span = findVerbatim(haystack, 'l’accès');
+    expect(span).toEqual({ start: haystack.indexOf('l’accès'), end: haystack.indexOf('l’accès') + 7 });
+  });
+
+  it('skips exact occurrences inside a word when whole words are asked', () => {
+    const haystack = 'Jugé inacceptable, puis acceptable.';
+    const span = findVerbatim(haystack, 'acceptable', { wholeWords: true });
+    expect(span?.start).toBe(haystack.lastIndexOf('acceptable'));
+  });
+
+  it('never returns an exact occurrence that splits a character or hides in an invisible join', () => {
+    expect(findVerbatim('un cafe\u0301 noir', 'cafe')).toBeUndefined();
+    expect(findVerbatim('Micro\u200Bsoft a dit', 'soft', { wholeWords: true })).toBeUndefined();
+    expect(findVerbatim('Micro\u200Bsoft a dit', 'soft')).toEqual({ start: 6, end: 10 });
+  });
+
   it('returns undefined when a word differs, the case differs or an accent is missing', () => {
     const haystack = 'Le ministère de la Défense israélien.';
     expect(findVerbatim(haystack, 'ministère de la Défense française')).toBeUndefined();
