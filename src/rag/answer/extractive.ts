@@ -1,6 +1,7 @@
 import type { EmbeddingsInterface } from '@langchain/core/embeddings';
 import { contentWords, coverage, keySet } from './coverage.js';
 import { canAnswer, type ExpectedAnswer } from './question-type.js';
+import type { VerbatimEmbeddings } from '../embeddings/types.js';
 import type { RetrievedChunk } from '../types.js';
 import type { QuoteCandidate, VerifiableDocument } from './verify.js';
 
@@ -22,7 +23,7 @@ export interface ScoredSentence extends QuoteCandidate {
   prior: number;
 }
 
-function cosine(a: number[], b: number[]): number {
+function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let dot = 0;
   let na = 0;
   let nb = 0;
@@ -45,7 +46,7 @@ export async function scoreSentences(
   queryVector: number[],
   retrieved: readonly RetrievedChunk[],
   getDocument: (id: string) => VerifiableDocument | undefined,
-  embeddings: EmbeddingsInterface,
+  embeddings: EmbeddingsInterface & Pick<VerbatimEmbeddings, 'embedDocumentsToFloat32'>,
 ): Promise<ScoredSentence[]> {
   const topScore = retrieved[0]?.score ?? 1;
   const seen = new Map<string, { docId: string; sentenceIndex: number; text: string; prior: number }>();
@@ -69,7 +70,10 @@ export async function scoreSentences(
   }
   const candidates = [...seen.values()];
   if (candidates.length === 0) return [];
-  const vectors = await embeddings.embedDocuments(candidates.map((c) => c.text));
+  const texts = candidates.map((c) => c.text);
+  const vectors: ArrayLike<number>[] = embeddings.embedDocumentsToFloat32
+    ? await embeddings.embedDocumentsToFloat32(texts)
+    : await embeddings.embedDocuments(texts);
   const questionWords = contentWords(question);
   return candidates
     .map((c, i) => {

@@ -51,10 +51,11 @@ export async function retrieve(
 
   const byText = new Map<string, RetrievedChunk>();
   for (const entry of [...fused.values()].sort((a, b) => b.score - a.score)) {
+    if (byText.size === options.k) break;
     const key = entry.chunk.text.replace(/\s+/g, ' ').trim();
     if (!byText.has(key)) byText.set(key, entry);
   }
-  return [...byText.values()].slice(0, options.k);
+  return [...byText.values()];
 }
 
 /**
