@@ -406,12 +406,12 @@ export function createQaService(deps: QaServiceDeps): QaService {
   async function refresh(onProgress?: (p: SyncProgress) => void): Promise<RefreshResult> {
     return exclusive(async () => {
       const { documents, failures } = await loadCorpus(options.corpusDir, { logger, cache: parseCache });
-      const failedPaths = new Set(failures.map((f) => f.file));
-      const loadedIds = new Set(documents.map((d) => d.id));
-      const kept =
-        failures.length === 0
-          ? []
-          : store.listDocuments().filter((d) => failedPaths.has(d.path) && !loadedIds.has(d.id));
+      let kept: StoredDocument[] = [];
+      if (failures.length > 0) {
+        const failedPaths = new Set(failures.map((f) => f.file));
+        const loadedIds = new Set(documents.map((d) => d.id));
+        kept = store.listDocuments().filter((d) => failedPaths.has(d.path) && !loadedIds.has(d.id));
+      }
       for (const doc of kept)
         logger.warn(
           { docId: doc.id, file: doc.path },

@@ -290,11 +290,19 @@ export class HnswVectorStore extends VectorStore {
    */
   sync(documents: readonly SourceDocument[], onProgress?: (p: SyncProgress) => void): Promise<SyncReport> {
     return this.exclusive(async () => {
-      const wanted = new Set(documents.map((d) => d.id));
-      await yieldToEventLoop();
-      const keys = this.documentKeys();
-      await yieldToEventLoop();
-      const removed = keys.flatMap((d) => (wanted.has(d.id) ? [] : [d.id]));
+      const pacer = createPacer();
+      const wanted = new Set<string>();
+      for (const d of documents) {
+        wanted.add(d.id);
+        await pacer.tick();
+      }
+      // The served map already knows every document; only an index that must be rebuilt asks the database.
+      const keys = this.needsFullRebuild ? this.db.listDocumentKeys() : undefined;
+      const removed: string[] = [];
+      for (const id of keys ? keys.map((k) => k.id) : this.snapshot.documents.keys()) {
+        if (!wanted.has(id)) removed.push(id);
+        await pacer.tick();
+      }
       return this.applyChange(documents, removed, onProgress, keys);
     });
   }
