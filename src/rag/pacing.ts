@@ -4,6 +4,12 @@ export const yieldToEventLoop = (): Promise<void> => new Promise<void>((resolve)
 /** Time a long loop may hold the event loop between two yields, by default. */
 export const DEFAULT_SLICE_MS = 15;
 
+/** A loop's pace keeper: see {@link createPacer}. */
+export interface Pacer {
+  /** Yields (returns a promise) when the current slice has run its time; otherwise returns nothing. */
+  tick(): Promise<void> | undefined;
+}
+
 /**
  * A loop's pace keeper: `tick()` after each step yields to the event loop once the current slice has run for
  * `sliceMs`. Slicing by time rather than by a count of steps keeps every stall short whatever a step costs, on a
@@ -12,7 +18,7 @@ export const DEFAULT_SLICE_MS = 15;
 export function createPacer(
   sliceMs = DEFAULT_SLICE_MS,
   now: () => number = () => performance.now(),
-): { tick(): Promise<void> | undefined } {
+): Pacer {
   let sliceStart = now();
   return {
     tick() {

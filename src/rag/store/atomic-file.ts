@@ -61,12 +61,13 @@ export async function sha256File(path: string): Promise<string> {
 }
 
 /** SHA-256 of bytes in memory, hashed a megabyte at a time with the event loop running in between. */
-export async function sha256Bytes(bytes: Uint8Array): Promise<string> {
+export async function sha256Bytes(bytes: Uint8Array | readonly Uint8Array[]): Promise<string> {
   const hash = createHash('sha256');
   const slice = 1 << 20;
-  for (let at = 0; at < bytes.length; at += slice) {
-    hash.update(bytes.subarray(at, at + slice));
-    if (at + slice < bytes.length) await yieldToEventLoop();
-  }
+  for (const part of bytes instanceof Uint8Array ? [bytes] : bytes)
+    for (let at = 0; at < part.length; at += slice) {
+      hash.update(part.subarray(at, at + slice));
+      await yieldToEventLoop();
+    }
   return hash.digest('hex');
 }

@@ -1,3 +1,4 @@
+import type { Pacer } from '../pacing.js';
 import { analyze } from '../text/tokenize.js';
 
 /** A BM25 hit: the chunk label and its score. */
@@ -9,17 +10,33 @@ export interface LexicalHit {
 const K1 = 1.2;
 const B = 0.75;
 
-/** A growable posting list: slots of the chunks that contain a term, with the term's frequency in each. */
+const NO_SLOTS = new Int32Array(0);
+const NO_TFS = new Uint16Array(0);
+
+/**
+ * The chunks that contain a term, with the term's frequency in each, in two parts: the entries loaded from disk
+ * (views into the loaded file, never reallocated, so the first insertion after a load does not copy a list of a
+ * million entries) and the entries added since (grown by doubling).
+ */
 class Postings {
-  slots = new Int32Array(4);
-  tfs = new Uint16Array(4);
+  loadedSlots = NO_SLOTS;
+  loadedTfs = NO_TFS;
+  loadedLength = 0;
+  slots = NO_SLOTS;
+  tfs = NO_TFS;
   length = 0;
+
+  get count(): number {
+    return this.loadedLength + this.length;
+  }
+
   push(slot: number, tf: number): void {
     if (this.length === this.slots.length) {
-      const slots = new Int32Array(this.length * 2);
+      const capacity = Math.max(4, this.length * 2);
+      const slots = new Int32Array(capacity);
       slots.set(this.slots);
       this.slots = slots;
-      const tfs = new Uint16Array(this.length * 2);
+      const tfs = new Uint16Array(capacity);
       tfs.set(this.tfs);
       this.tfs = tfs;
     }
@@ -27,6 +44,26 @@ class Postings {
     this.tfs[this.length] = Math.min(tf, 65_535);
     this.length += 1;
   }
+
+  /** Drops the entries of slots `alive` no longer marks, in place; returns how many were dropped. */
+  compact(alive: Uint8Array): number {
+    const before = this.count;
+    this.loadedLength = keepAlive(this.loadedSlots, this.loadedTfs, this.loadedLength, alive);
+    this.length = keepAlive(this.slots, this.tfs, this.length, alive);
+    return before - this.count;
+  }
+}
+
+function keepAlive(slots: Int32Array, tfs: Uint16Array, length: number, alive: Uint8Array): number {
+  let kept = 0;
+  for (let i = 0; i < length; i += 1) {
+    const slot = slots[i] as number;
+    if (alive[slot] !== 1) continue;
+    slots[kept] = slot;
+    tfs[kept] = tfs[i] as number;
+    kept += 1;
+  }
+  return kept;
 }
 
 function grow<T extends Int32Array | Float32Array | Uint8Array>(
@@ -131,37 +168,35 @@ export class LexicalIndex {
     this.aliveCount -= 1;
     this.totalLength -= this.lengthOfSlot[slot] ?? 0;
     this.deadPostings += ids.length;
-    if (this.deadPostings > 1000 && this.deadPostings > this.totalPostings / 4) this.compact();
   }
 
-  private compact(): void {
+  /** Whether removed chunks hold enough postings (a quarter) for {@link compact} to be worth its pass. */
+  get needsCompaction(): boolean {
+    return this.deadPostings > 1000 && this.deadPostings > this.totalPostings / 4;
+  }
+
+  /** Drops the postings of removed chunks, a list at a time, yielding to `pacer` between lists. */
+  async compact(pacer?: Pacer): Promise<void> {
     if (this.deadPostings === 0) return;
     for (const list of this.postings) {
-      let kept = 0;
-      for (let i = 0; i < list.length; i += 1) {
-        const slot = list.slots[i] as number;
-        if (this.alive[slot] !== 1) continue;
-        list.slots[kept] = slot;
-        list.tfs[kept] = list.tfs[i] as number;
-        kept += 1;
-      }
-      list.length = kept;
+      const dropped = list.compact(this.alive);
+      this.totalPostings -= dropped;
+      this.deadPostings -= dropped;
+      await pacer?.tick();
     }
-    this.totalPostings -= this.deadPostings;
-    this.deadPostings = 0;
   }
 
   /**
    * The index as bytes, so a restart need not re-analyse every chunk: a JSON header (the terms) and typed arrays
    * (slots, lengths, posting lists). Removed chunks are compacted away first.
    */
-  async serialize(pacer?: { tick(): Promise<void> | undefined }): Promise<Buffer> {
-    this.compact();
+  async serialize(pacer?: Pacer): Promise<Buffer[]> {
+    await this.compact(pacer);
     const live: number[] = [];
     const newSlot = new Int32Array(this.slots).fill(-1);
     for (let slot = 0; slot < this.slots; slot += 1)
       if (this.alive[slot] === 1) newSlot[slot] = live.push(slot) - 1;
-    const listLengths = Int32Array.from(this.postings, (list) => list.length);
+    const listLengths = Int32Array.from(this.postings, (list) => list.count);
     // The same JSON as JSON.stringify({ version, terms, slots, totalLength }), written a slice of terms at a time.
     const termParts: string[] = [];
     let slice: string[] = [];
@@ -185,6 +220,11 @@ export class LexicalIndex {
     const postingTfs = new Uint16Array(total);
     let at = 0;
     for (const list of this.postings) {
+      for (let i = 0; i < list.loadedLength; i += 1) {
+        postingSlots[at] = newSlot[list.loadedSlots[i] as number] as number;
+        postingTfs[at] = list.loadedTfs[i] as number;
+        at += 1;
+      }
       for (let i = 0; i < list.length; i += 1) {
         postingSlots[at] = newSlot[list.slots[i] as number] as number;
         postingTfs[at] = list.tfs[i] as number;
@@ -193,7 +233,8 @@ export class LexicalIndex {
       await pacer?.tick();
     }
     const sizes = Int32Array.from([header.length, labels.length, listLengths.length, total]);
-    return Buffer.concat([
+    // The parts, in file order, without copying them into one buffer (hundreds of MB at a million chunks).
+    return [
       Buffer.from(sizes.buffer),
       header,
       Buffer.alloc((4 - (header.length % 4)) % 4),
@@ -202,11 +243,11 @@ export class LexicalIndex {
       Buffer.from(listLengths.buffer),
       Buffer.from(postingSlots.buffer),
       Buffer.from(postingTfs.buffer),
-    ]);
+    ];
   }
 
   /** Rebuilds an index from {@link serialize}'s bytes; throws on bytes that do not hold one. */
-  static deserialize(bytes: Buffer): LexicalIndex {
+  static deserialize(bytes: Uint8Array): LexicalIndex {
     const copy = new Uint8Array(bytes).buffer;
     const sizes = new Int32Array(copy, 0, 4);
     const [headerLength, slotCount, termCount, total] = [
@@ -257,10 +298,9 @@ export class LexicalIndex {
       const length = listLengths[id] as number;
       const list = new Postings();
       if (length > 0) {
-        // Views into the loaded arrays: a list only reallocates when it next grows.
-        list.slots = postingSlots.subarray(offset, offset + length);
-        list.tfs = postingTfs.subarray(offset, offset + length);
-        list.length = length;
+        list.loadedSlots = postingSlots.subarray(offset, offset + length);
+        list.loadedTfs = postingTfs.subarray(offset, offset + length);
+        list.loadedLength = length;
       }
       for (let i = offset; i < offset + length; i += 1) {
         const slot = postingSlots[i] as number;
@@ -318,15 +358,18 @@ export class LexicalIndex {
       const idf = Math.log(1 + (n - df + 0.5) / (df + 0.5));
       const weight = idf * (K1 + 1);
       const list = this.postings[id] as Postings;
-      const slots = list.slots;
-      const tfs = list.tfs;
-      for (let i = 0; i < list.length; i += 1) {
-        const slot = slots[i] as number;
-        if (alive[slot] !== 1) continue;
-        const tf = tfs[i] as number;
-        const before = scores[slot] as number;
-        if (before === 0) touched[count++] = slot;
-        scores[slot] = before + (weight * tf) / (tf + (norms[slot] as number));
+      for (let part = 0; part < 2; part += 1) {
+        const slots = part === 0 ? list.loadedSlots : list.slots;
+        const tfs = part === 0 ? list.loadedTfs : list.tfs;
+        const length = part === 0 ? list.loadedLength : list.length;
+        for (let i = 0; i < length; i += 1) {
+          const slot = slots[i] as number;
+          if (alive[slot] !== 1) continue;
+          const tf = tfs[i] as number;
+          const before = scores[slot] as number;
+          if (before === 0) touched[count++] = slot;
+          scores[slot] = before + (weight * tf) / (tf + (norms[slot] as number));
+        }
       }
     }
     const heap: LexicalHit[] = [];

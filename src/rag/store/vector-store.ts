@@ -904,7 +904,11 @@ export class HnswVectorStore extends VectorStore {
       labelLimit: nextLabel,
     };
 
-    for (const label of oldLabels) this.lexical.remove(label);
+    for (const label of oldLabels) {
+      this.lexical.remove(label);
+      await pacer.tick();
+    }
+    if (this.lexical.needsCompaction) await this.lexical.compact(pacer);
     if (!freshGraphs && !graphsRebuilt) this.deletedSlots += await this.index.markDelete(oldLabels);
     this.hiddenPoints = false;
     if (this.deletedSlots > 0 && this.deletedSlots / Math.max(1, this.points) > this.maxDeletedRatio) {
@@ -930,8 +934,8 @@ export class HnswVectorStore extends VectorStore {
         return { file, sha256: sha, bytes };
       }),
     );
-    const lexicalBytes = await this.lexical.serialize(createPacer());
-    await publishAtomically(this.paths.lexical, (temporary) => writeFile(temporary, lexicalBytes));
+    const lexicalParts = await this.lexical.serialize(createPacer());
+    await publishAtomically(this.paths.lexical, (temporary) => writeFile(temporary, lexicalParts));
     // Fold the write-ahead log back (after a bulk change it is as large as the data) before the database is hashed;
     // a large log is copied and fsynced in a worker, off the event loop.
     if ((await walBytes(this.db.path)) > 8 * 1024 * 1024) await this.background.checkpoint();
@@ -954,8 +958,8 @@ export class HnswVectorStore extends VectorStore {
       builtAt: new Date().toISOString(),
       graphs,
       lexical: {
-        sha256: await sha256Bytes(lexicalBytes),
-        bytes: lexicalBytes.length,
+        sha256: await sha256Bytes(lexicalParts),
+        bytes: lexicalParts.reduce((sum, part) => sum + part.length, 0),
       },
       database,
     };

@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest';
+
+/** The file's bytes, from the parts `serialize` writes one after the other. */
+const saved = async (index: LexicalIndex) => Buffer.concat(await index.serialize());
 import { LexicalIndex } from '../../../src/rag/store/lexical.js';
 import { analyze } from '../../../src/rag/text/tokenize.js';
 
@@ -28,7 +31,7 @@ describe('LexicalIndex (BM25)', () => {
     expect(index.query('', 5, all)).toEqual([]);
   });
 
-  it('forgets removed chunks, before and after compaction, and re-adds a label cleanly', () => {
+  it('forgets removed chunks, before and after compaction, and re-adds a label cleanly', async () => {
     const index = new LexicalIndex();
     for (let i = 0; i < 3000; i += 1)
       index.add(i, `Amazon reste silencieuse sur le sujet ${i % 7 === 0 ? 'Google' : 'Nimbus'}`);
@@ -36,6 +39,11 @@ describe('LexicalIndex (BM25)', () => {
     expect(index.query('Google', 3000, all).map((h) => h.label)).not.toContain(0);
     for (let i = 1; i < 2000; i += 1) index.remove(i);
     expect(index.size).toBe(1000);
+    expect(index.needsCompaction).toBe(true);
+    const before = index.query('Google', 3000, all);
+    await index.compact();
+    expect(index.needsCompaction).toBe(false);
+    expect(index.query('Google', 3000, all)).toEqual(before);
     const google = index.query('Google', 3000, all).map((h) => h.label);
     expect(google.every((label) => label >= 2000 && label % 7 === 0)).toBe(true);
     expect(google).toHaveLength([...Array(1000).keys()].filter((i) => (i + 2000) % 7 === 0).length);
@@ -63,7 +71,7 @@ describe('LexicalIndex serialisation', () => {
     for (let i = 0; i < 400; i += 1)
       index.add(1000 + i, `${words[i % 10]} ${words[(i * 7) % 10]} ${words[(i * 3) % 10]} numéro ${i % 37}`);
     for (let i = 0; i < 400; i += 3) index.remove(1000 + i);
-    const copy = LexicalIndex.deserialize(await index.serialize());
+    const copy = LexicalIndex.deserialize(await saved(index));
     expect(copy.size).toBe(index.size);
     for (const q of [
       'Azure données',
@@ -99,7 +107,7 @@ describe('LexicalIndex serialisation', () => {
 
   it('refuses bytes that are not an index', async () => {
     expect(() => LexicalIndex.deserialize(Buffer.from('not an index at all, clearly'))).toThrow();
-    const bytes = await new LexicalIndex().serialize();
+    const bytes = await saved(new LexicalIndex());
     expect(() => LexicalIndex.deserialize(bytes.subarray(0, bytes.length - 1))).toThrow();
   });
 });
@@ -123,14 +131,17 @@ describe('LexicalIndex pruning', () => {
     return scores;
   }
 
-  it('returns the exhaustive BM25 top k for questions mixing rare and common words', () => {
+  it.each([
+    ['built in memory', false],
+    ['saved, loaded, then changed and compacted', true],
+  ])('returns the exhaustive BM25 top k for questions mixing rare and common words (%s)', async (_, reload) => {
     let seed = 42;
     const random = () => (seed = (seed * 16_807) % 2_147_483_647) / 2_147_483_647;
     const vocabulary = Array.from({ length: 300 }, (_, i) => `mot${String.fromCharCode(97 + (i % 26))}${i}x`);
     // Zipf-like: word i is drawn with weight 1 / (i + 1), so a few words are in most chunks.
     const pick = () =>
       vocabulary[Math.min(299, Math.floor(Math.exp(random() * Math.log(300))) - 1)] as string;
-    const index = new LexicalIndex();
+    let index = new LexicalIndex();
     const texts = new Map<number, string>();
     for (let label = 0; label < 1500; label += 1) {
       const text = Array.from({ length: 5 + Math.floor(random() * 30) }, pick).join(' ');
@@ -140,6 +151,22 @@ describe('LexicalIndex pruning', () => {
     for (let label = 0; label < 1500; label += 7) {
       index.remove(label);
       texts.delete(label);
+    }
+    if (reload) {
+      // Postings loaded from a file and postings added after it live apart; both must count, and compaction must
+      // keep exactly the live ones of each.
+      index = LexicalIndex.deserialize(await saved(index));
+      for (let label = 1500; label < 2000; label += 1) {
+        const text = Array.from({ length: 5 + Math.floor(random() * 30) }, pick).join(' ');
+        texts.set(label, text);
+        index.add(label, text);
+      }
+      for (let label = 1; label < 2000; label += 2) {
+        index.remove(label);
+        texts.delete(label);
+      }
+      expect(index.needsCompaction).toBe(true);
+      await index.compact();
     }
     const docs = [...texts].map(([label, text]) => ({ label, terms: analyze(text) }));
     let compared = 0;
