@@ -846,7 +846,7 @@ export class HnswVectorStore extends VectorStore {
           corpusHash: newCorpusHash,
         },
       };
-      if (dropIds.length + newChunks.length >= BACKGROUND_WRITE_MIN_ROWS) await this.background.apply(change);
+      if (oldLabels.length + newChunks.length >= BACKGROUND_WRITE_MIN_ROWS) await this.background.apply(change);
       else await this.db.apply(change, yieldToEventLoop);
     } catch (err) {
       await indexing.catch(() => undefined);
