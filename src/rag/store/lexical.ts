@@ -96,7 +96,14 @@ export class LexicalIndex {
   private labelOfSlot = new Int32Array(64);
   private lengthOfSlot = new Float32Array(64);
   private alive = new Uint8Array(64);
-  private termsOfSlot: (Int32Array | undefined)[] = [];
+  /**
+   * The term ids of each slot, for removals: those of the slots loaded from a file in one array (`loadedTerms`,
+   * slot `s` at `loadedTermStart[s]` up to `loadedTermStart[s + 1]`: no object per chunk for the garbage collector
+   * to trace), those of slots added since in `addedTerms`.
+   */
+  private loadedTerms = NO_SLOTS;
+  private loadedTermStart = new Int32Array(1);
+  private readonly addedTerms = new Map<number, Int32Array>();
   private slots = 0;
   private aliveCount = 0;
   private totalLength = 0;
@@ -150,7 +157,7 @@ export class LexicalIndex {
       ids[at++] = id;
       i = end;
     }
-    this.termsOfSlot[slot] = ids;
+    this.addedTerms.set(slot, ids);
     this.slotOfLabel.set(label, slot);
     this.aliveCount += 1;
     this.totalLength += terms.length;
@@ -162,9 +169,12 @@ export class LexicalIndex {
     if (slot === undefined) return;
     this.slotOfLabel.delete(label);
     this.alive[slot] = 0;
-    const ids = this.termsOfSlot[slot] ?? new Int32Array(0);
+    const loaded = slot + 1 < this.loadedTermStart.length;
+    const ids = loaded
+      ? this.loadedTerms.subarray(this.loadedTermStart[slot], this.loadedTermStart[slot + 1])
+      : (this.addedTerms.get(slot) ?? NO_SLOTS);
     for (const id of ids) this.documentFrequency[id] = (this.documentFrequency[id] ?? 1) - 1;
-    this.termsOfSlot[slot] = undefined;
+    this.addedTerms.delete(slot);
     this.aliveCount -= 1;
     this.totalLength -= this.lengthOfSlot[slot] ?? 0;
     this.deadPostings += ids.length;
@@ -192,11 +202,25 @@ export class LexicalIndex {
    */
   async serialize(pacer?: Pacer): Promise<Buffer[]> {
     await this.compact(pacer);
-    const live: number[] = [];
     const newSlot = new Int32Array(this.slots).fill(-1);
-    for (let slot = 0; slot < this.slots; slot += 1)
-      if (this.alive[slot] === 1) newSlot[slot] = live.push(slot) - 1;
-    const listLengths = Int32Array.from(this.postings, (list) => list.count);
+    const labels = new Int32Array(this.aliveCount);
+    const lengths = new Float32Array(this.aliveCount);
+    let live = 0;
+    for (let slot = 0; slot < this.slots; slot += 1) {
+      if (this.alive[slot] !== 1) continue;
+      newSlot[slot] = live;
+      labels[live] = this.labelOfSlot[slot] as number;
+      lengths[live] = this.lengthOfSlot[slot] as number;
+      live += 1;
+      if (live % 10_000 === 0) await pacer?.tick();
+    }
+    const listLengths = new Int32Array(this.postings.length);
+    let total = 0;
+    for (let id = 0; id < this.postings.length; id += 1) {
+      listLengths[id] = (this.postings[id] as Postings).count;
+      total += listLengths[id] as number;
+      if (id % 10_000 === 0) await pacer?.tick();
+    }
     // The same JSON as JSON.stringify({ version, terms, slots, totalLength }), written a slice of terms at a time.
     const termParts: string[] = [];
     let slice: string[] = [];
@@ -210,12 +234,9 @@ export class LexicalIndex {
     }
     if (slice.length > 0) termParts.push(JSON.stringify(slice).slice(1, -1));
     const header = Buffer.from(
-      `{"version":1,"terms":[${termParts.join(',')}],"slots":${live.length},"totalLength":${this.totalLength}}`,
+      `{"version":1,"terms":[${termParts.join(',')}],"slots":${live},"totalLength":${this.totalLength}}`,
       'utf8',
     );
-    const labels = Int32Array.from(live, (slot) => this.labelOfSlot[slot] as number);
-    const lengths = Float32Array.from(live, (slot) => this.lengthOfSlot[slot] as number);
-    const total = listLengths.reduce((a, b) => a + b, 0);
     const postingSlots = new Int32Array(total);
     const postingTfs = new Uint16Array(total);
     let at = 0;
@@ -313,9 +334,8 @@ export class LexicalIndex {
       index.postings.push(list);
       index.documentFrequency[id] = length;
     });
-    index.termsOfSlot = Array.from({ length: slotCount }, (_, slot) =>
-      forward.subarray(start[slot] as number, start[slot + 1] as number),
-    );
+    index.loadedTerms = forward;
+    index.loadedTermStart = start;
     for (let slot = 0; slot < slotCount; slot += 1) index.slotOfLabel.set(labels[slot] as number, slot);
     index.aliveCount = slotCount;
     index.totalLength = header.totalLength;
