@@ -7,22 +7,32 @@ import { createSilentLogger } from '../../../src/logger.js';
 
 const reads = vi.hoisted(() => ({ files: [] as string[], inFlight: 0, maxInFlight: 0 }));
 
-// Reads of files whose name contains `slow` complete last, so completion order differs from path order.
+// Reads of files whose name contains `slow` complete last, so completion order differs from path order. A read is
+// counted from the file's opening to its closing.
 vi.mock('node:fs/promises', async (importOriginal) => {
   const actual = await importOriginal<typeof import('node:fs/promises')>();
   return {
     ...actual,
-    readFile: (async (file: Parameters<typeof actual.readFile>[0], ...rest: unknown[]) => {
+    open: (async (file: Parameters<typeof actual.open>[0], ...rest: unknown[]) => {
       reads.files.push(path.basename(String(file)));
       reads.inFlight += 1;
       reads.maxInFlight = Math.max(reads.maxInFlight, reads.inFlight);
       try {
         if (path.basename(String(file)).includes('slow')) await new Promise((r) => setTimeout(r, 30));
-        return await (actual.readFile as (...args: unknown[]) => Promise<unknown>)(file, ...rest);
-      } finally {
+        const handle = await (
+          actual.open as (...args: unknown[]) => Promise<import('node:fs/promises').FileHandle>
+        )(file, ...rest);
+        const close = handle.close.bind(handle);
+        handle.close = async () => {
+          reads.inFlight -= 1;
+          return close();
+        };
+        return handle;
+      } catch (err) {
         reads.inFlight -= 1;
+        throw err;
       }
-    }) as typeof actual.readFile,
+    }) as typeof actual.open,
   };
 });
 

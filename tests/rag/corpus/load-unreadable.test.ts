@@ -10,14 +10,14 @@ vi.mock('node:fs/promises', async (importOriginal) => {
   const actual = await importOriginal<typeof import('node:fs/promises')>();
   return {
     ...actual,
-    readFile: (async (file: Parameters<typeof actual.readFile>[0], ...rest: unknown[]) => {
+    open: (async (file: Parameters<typeof actual.open>[0], ...rest: unknown[]) => {
       if (String(file).endsWith('locked.md')) {
         throw Object.assign(new Error(`EACCES: permission denied, open '${String(file)}'`), {
           code: 'EACCES',
         });
       }
-      return (actual.readFile as (...args: unknown[]) => Promise<unknown>)(file, ...rest);
-    }) as typeof actual.readFile,
+      return (actual.open as (...args: unknown[]) => Promise<unknown>)(file, ...rest);
+    }) as typeof actual.open,
   };
 });
 

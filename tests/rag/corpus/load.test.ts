@@ -112,6 +112,28 @@ describe('loadCorpus edge cases', () => {
     ]);
   });
 
+  it('reads every file whole and alone, whatever the sizes of the files read before it', async () => {
+    // Files are read into reused buffers: a short file read after a long one must not keep the long one's tail,
+    // and a file larger than a buffer is read whole.
+    const sizes = [300_000, 40_000, 12, 120_000, 3, 70_000, 1_000, 262_144, 5];
+    const texts = sizes.map((size, i) => {
+      const sentence = `Phrase ${i} de l’article. `;
+      return `Article ${i}\n${sentence.repeat(Math.ceil(size / sentence.length)).slice(0, size).trim()}`;
+    });
+    for (const [i, text] of texts.entries()) await writeFile(path.join(dir, `f${i}.txt`), text);
+    for (const concurrency of [1, 3]) {
+      const { documents, failures } = await loadCorpus(dir, { logger: createSilentLogger(), concurrency });
+      expect(failures).toEqual([]);
+      expect(documents.map((d) => d.path)).toEqual(texts.map((_, i) => `f${i}.txt`));
+      documents.forEach((doc, i) => {
+        const body = (texts[i] as string).split('\n')[1] as string;
+        expect(doc.text.endsWith(body.slice(-40))).toBe(true);
+        expect(doc.text.length).toBeGreaterThanOrEqual(body.length);
+        expect(doc.text.length).toBeLessThanOrEqual((texts[i] as string).length + 2);
+      });
+    }
+  });
+
   it('returns no documents and no failures for an empty directory', async () => {
     expect(await loadCorpus(dir, { logger: createSilentLogger() })).toEqual({ documents: [], failures: [] });
   });
