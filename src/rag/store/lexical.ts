@@ -92,7 +92,8 @@ export class LexicalIndex {
   private readonly termIds = new Map<string, number>();
   private readonly postings: Postings[] = [];
   private documentFrequency = new Int32Array(64);
-  private readonly slotOfLabel = new Map<number, number>();
+  /** Slot of each label plus one (0: no slot): labels are the store's dense chunk numbers, so an array, not a Map. */
+  private slotOfLabel = new Int32Array(64);
   private labelOfSlot = new Int32Array(64);
   private lengthOfSlot = new Float32Array(64);
   private alive = new Uint8Array(64);
@@ -119,8 +120,10 @@ export class LexicalIndex {
     return this.aliveCount;
   }
 
+  /** Indexes `text` under `label`, a non-negative integer (the store's chunk number), replacing what it held. */
   add(label: number, text: string): void {
-    if (this.slotOfLabel.has(label)) this.remove(label);
+    if (!Number.isSafeInteger(label) || label < 0) throw new RangeError(`not a chunk label: ${label}`);
+    if ((this.slotOfLabel[label] ?? 0) > 0) this.remove(label);
     const terms = analyze(text);
     // Term ids sorted, then counted in runs: no per-chunk Map (this loop runs 5 million times at 100k chunks).
     if (this.scratch.length < terms.length) this.scratch = new Int32Array(terms.length * 2);
@@ -158,16 +161,17 @@ export class LexicalIndex {
       i = end;
     }
     this.addedTerms.set(slot, ids);
-    this.slotOfLabel.set(label, slot);
+    this.slotOfLabel = grow(this.slotOfLabel, label + 1, (n) => new Int32Array(n));
+    this.slotOfLabel[label] = slot + 1;
     this.aliveCount += 1;
     this.totalLength += terms.length;
     this.totalPostings += ids.length;
   }
 
   remove(label: number): void {
-    const slot = this.slotOfLabel.get(label);
-    if (slot === undefined) return;
-    this.slotOfLabel.delete(label);
+    const slot = (this.slotOfLabel[label] ?? 0) - 1;
+    if (slot < 0) return;
+    this.slotOfLabel[label] = 0;
     this.alive[slot] = 0;
     const loaded = slot + 1 < this.loadedTermStart.length;
     const ids = loaded
@@ -336,7 +340,10 @@ export class LexicalIndex {
     });
     index.loadedTerms = forward;
     index.loadedTermStart = start;
-    for (let slot = 0; slot < slotCount; slot += 1) index.slotOfLabel.set(labels[slot] as number, slot);
+    let maxLabel = -1;
+    for (let slot = 0; slot < slotCount; slot += 1) maxLabel = Math.max(maxLabel, labels[slot] as number);
+    index.slotOfLabel = new Int32Array(Math.max(64, maxLabel + 1));
+    for (let slot = 0; slot < slotCount; slot += 1) index.slotOfLabel[labels[slot] as number] = slot + 1;
     index.aliveCount = slotCount;
     index.totalLength = header.totalLength;
     index.totalPostings = total;
