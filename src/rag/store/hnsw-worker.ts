@@ -1,10 +1,11 @@
 import { workerData } from 'node:worker_threads';
-import { serveRequests } from '../workers.js';
+import { lowerThreadPriority, serveRequests } from '../workers.js';
 import { GraphShard, type GraphParams } from './hnsw-shard.js';
 import type { ShardRequest } from './hnsw-shards.js';
 import { yieldToEventLoop } from '../pacing.js';
 
 /** Worker side of a graph kept off the main thread: one {@link GraphShard}, driven by {@link ShardRequest}s. */
+lowerThreadPriority();
 const shard = new GraphShard(workerData as GraphParams);
 const BLOCK = 256;
 

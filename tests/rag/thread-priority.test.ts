@@ -1,0 +1,33 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ShardedIndex } from '../../src/rag/store/hnsw-shards.js';
+
+/** The nice value of each thread of this process, from /proc (field 19 of a task's stat line). */
+function threadNiceness(): number[] {
+  return readdirSync('/proc/self/task').flatMap((tid) => {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      return [Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])];
+    } catch {
+      return []; // the thread ended while being listed
+    }
+  });
+}
+
+describe.runIf(process.platform === 'linux')('graph worker priority', () => {
+  it('runs the graph-building workers behind the event loop thread', async () => {
+    const before = threadNiceness().filter((n) => n === 10).length;
+    const index = ShardedIndex.create(
+      { dimensions: 8, m: 8, efConstruction: 16, efSearch: 16 },
+      { threads: 2 },
+    );
+    try {
+      // A round trip to every worker: each has run its start-up code by then.
+      await index.reset(100);
+      expect(threadNiceness().filter((n) => n === 10).length - before).toBe(2);
+      expect(Number(readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1]?.split(' ')[16])).toBe(0);
+    } finally {
+      await index.close();
+    }
+  });
+});
