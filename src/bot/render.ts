@@ -297,10 +297,11 @@ export function renderPassages(
   const blocks = answer.quotes.map((quote, i) => {
     const doc = getDocument(quote.docId);
     if (!doc) return `**[${i + 1}] ${escapeText(clip(quote.title, 180))}**\n${text.sourceGone}`;
-    const at = doc.sentences.findIndex((s) => s.end > quote.start);
-    const before = at > 0 ? doc.sentences[at - 1] : undefined;
-    const afterIndex = doc.sentences.findIndex((s) => s.start >= quote.end);
-    const after = afterIndex >= 0 ? doc.sentences[afterIndex] : undefined;
+    const sentences = doc.sentences;
+    const at = sentences.findIndex((s) => s.end > quote.start);
+    const before = at > 0 ? sentences[at - 1] : undefined;
+    const afterIndex = sentences.findIndex((s) => s.start >= quote.end);
+    const after = afterIndex >= 0 ? sentences[afterIndex] : undefined;
     const parts = [
       before ? escapeText(doc.text.slice(before.start, before.end)) : '',
       `**${escapeText(doc.text.slice(quote.start, quote.end))}**`,

@@ -53,8 +53,9 @@ export async function scoreSentences(
   for (const { chunk, score } of retrieved) {
     const doc = getDocument(chunk.docId);
     if (!doc) continue;
+    const sentences = doc.sentences;
     for (let i = chunk.firstSentence; i <= chunk.lastSentence; i += 1) {
-      const span = doc.sentences[i];
+      const span = sentences[i];
       if (!span) continue;
       const key = `${chunk.docId}#${i}`;
       const prior = score / topScore;

@@ -72,22 +72,58 @@ interface ChunkRow {
   vector: Buffer | null;
 }
 
+/**
+ * The document with its sentences kept as offsets in one typed array and made into objects only when read: a
+ * million-chunk corpus holds three million sentences, and as objects (each with its text) they were most of what
+ * the garbage collector traced. `sentences` is an enumerable getter, so a spread copy still gets them.
+ */
+export function withSentenceSpans(
+  document: Omit<StoredDocument, 'sentences'>,
+  spans: Int32Array,
+): StoredDocument {
+  return Object.defineProperty(document, 'sentences', {
+    enumerable: true,
+    configurable: true,
+    get(this: StoredDocument): Sentence[] {
+      const sentences: Sentence[] = [];
+      for (let i = 0; i + 1 < spans.length; i += 2) {
+        const start = spans[i] as number;
+        const end = spans[i + 1] as number;
+        sentences.push({ index: i / 2, start, end, text: this.text.slice(start, end) });
+      }
+      return sentences;
+    },
+  }) as StoredDocument;
+}
+
+/** `sentences` as the offsets {@link withSentenceSpans} keeps. */
+export function sentenceSpans(sentences: readonly { start: number; end: number }[]): Int32Array {
+  const spans = new Int32Array(sentences.length * 2);
+  sentences.forEach((s, i) => {
+    spans[2 * i] = s.start;
+    spans[2 * i + 1] = s.end;
+  });
+  return spans;
+}
+
 function toDocument(row: DocumentRow): StoredDocument {
   const spans = JSON.parse(row.sentences) as [number, number][];
-  return {
-    id: row.id,
-    title: row.title,
-    language: row.language,
-    source: row.source,
-    url: row.url,
-    date: row.date,
-    text: row.text,
-    contentHash: row.content_hash,
-    path: row.path,
-    indexedAt: row.indexed_at,
-    size: row.text.length,
-    sentences: spans.map(([start, end], index) => ({ index, start, end, text: row.text.slice(start, end) })),
-  };
+  return withSentenceSpans(
+    {
+      id: row.id,
+      title: row.title,
+      language: row.language,
+      source: row.source,
+      url: row.url,
+      date: row.date,
+      text: row.text,
+      contentHash: row.content_hash,
+      path: row.path,
+      indexedAt: row.indexed_at,
+      size: row.text.length,
+    },
+    Int32Array.from(spans.flat()),
+  );
 }
 
 function toChunk(row: ChunkRow): StoredChunk {

@@ -11,7 +11,13 @@ import type { VerbatimEmbeddings } from '../embeddings/types.js';
 import type { Chunk, ChunkRecord, Sentence, SourceDocument } from '../types.js';
 import { publishAtomically, sha256Bytes, sha256File } from './atomic-file.js';
 import { DatabaseWorker } from './background-database.js';
-import type { CorpusDatabase, StoredChunk, StoredDocument } from './database.js';
+import {
+  sentenceSpans,
+  withSentenceSpans,
+  type CorpusDatabase,
+  type StoredChunk,
+  type StoredDocument,
+} from './database.js';
 import { CorruptGraphError, type FileChecksum } from './hnsw-shard.js';
 import { ShardedIndex, type GraphLayout, type IndexPoint } from './hnsw-shards.js';
 import { LayeredMap } from './layered-map.js';
@@ -846,7 +852,8 @@ export class HnswVectorStore extends VectorStore {
           corpusHash: newCorpusHash,
         },
       };
-      if (oldLabels.length + newChunks.length >= BACKGROUND_WRITE_MIN_ROWS) await this.background.apply(change);
+      if (oldLabels.length + newChunks.length >= BACKGROUND_WRITE_MIN_ROWS)
+        await this.background.apply(change);
       else await this.db.apply(change, yieldToEventLoop);
     } catch (err) {
       await indexing.catch(() => undefined);
@@ -872,7 +879,10 @@ export class HnswVectorStore extends VectorStore {
     const tick = () => pacer.tick();
     const records = await this.snapshot.records.derive(newRecords, oldLabels, tick);
     const documents = await this.snapshot.documents.derive(
-      upserts.map(({ document }) => [document.id, document] as const),
+      upserts.map(({ document }) => {
+        const { sentences, ...rest } = document;
+        return [document.id, withSentenceSpans(rest, sentenceSpans(sentences))] as const;
+      }),
       dropIds,
       tick,
     );
