@@ -15,10 +15,7 @@ export interface Pacer {
  * `sliceMs`. Slicing by time rather than by a count of steps keeps every stall short whatever a step costs, on a
  * loaded machine as on an idle one, and costs one clock read per step.
  */
-export function createPacer(
-  sliceMs = DEFAULT_SLICE_MS,
-  now: () => number = () => performance.now(),
-): Pacer {
+export function createPacer(sliceMs = DEFAULT_SLICE_MS, now: () => number = () => performance.now()): Pacer {
   let sliceStart = now();
   return {
     tick() {

@@ -26,7 +26,8 @@ describe('createLimiter', () => {
     const a = limiter.tryAcquire('a');
     const b = limiter.tryAcquire('b');
     const c = limiter.tryAcquire('c');
-    if (a.kind !== 'admitted' || b.kind !== 'admitted' || c.kind !== 'admitted') throw new Error('not admitted');
+    if (a.kind !== 'admitted' || b.kind !== 'admitted' || c.kind !== 'admitted')
+      throw new Error('not admitted');
     let bStarted = false;
     void b.ready.then(() => (bStarted = true));
     c.release();

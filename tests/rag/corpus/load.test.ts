@@ -118,7 +118,10 @@ describe('loadCorpus edge cases', () => {
     const sizes = [300_000, 40_000, 12, 120_000, 3, 70_000, 1_000, 262_144, 5];
     const texts = sizes.map((size, i) => {
       const sentence = `Phrase ${i} de l’article. `;
-      return `Article ${i}\n${sentence.repeat(Math.ceil(size / sentence.length)).slice(0, size).trim()}`;
+      return `Article ${i}\n${sentence
+        .repeat(Math.ceil(size / sentence.length))
+        .slice(0, size)
+        .trim()}`;
     });
     for (const [i, text] of texts.entries()) await writeFile(path.join(dir, `f${i}.txt`), text);
     for (const concurrency of [1, 3]) {

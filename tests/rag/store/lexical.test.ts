@@ -134,61 +134,67 @@ describe('LexicalIndex pruning', () => {
   it.each([
     ['built in memory', false],
     ['saved, loaded, then changed and compacted', true],
-  ])('returns the exhaustive BM25 top k for questions mixing rare and common words (%s)', async (_, reload) => {
-    let seed = 42;
-    const random = () => (seed = (seed * 16_807) % 2_147_483_647) / 2_147_483_647;
-    const vocabulary = Array.from({ length: 300 }, (_, i) => `mot${String.fromCharCode(97 + (i % 26))}${i}x`);
-    // Zipf-like: word i is drawn with weight 1 / (i + 1), so a few words are in most chunks.
-    const pick = () =>
-      vocabulary[Math.min(299, Math.floor(Math.exp(random() * Math.log(300))) - 1)] as string;
-    let index = new LexicalIndex();
-    const texts = new Map<number, string>();
-    for (let label = 0; label < 1500; label += 1) {
-      const text = Array.from({ length: 5 + Math.floor(random() * 30) }, pick).join(' ');
-      texts.set(label, text);
-      index.add(label, text);
-    }
-    for (let label = 0; label < 1500; label += 7) {
-      index.remove(label);
-      texts.delete(label);
-    }
-    if (reload) {
-      // Postings loaded from a file and postings added after it live apart; both must count, and compaction must
-      // keep exactly the live ones of each.
-      index = LexicalIndex.deserialize(await saved(index));
-      for (let label = 1500; label < 2000; label += 1) {
+  ])(
+    'returns the exhaustive BM25 top k for questions mixing rare and common words (%s)',
+    async (_, reload) => {
+      let seed = 42;
+      const random = () => (seed = (seed * 16_807) % 2_147_483_647) / 2_147_483_647;
+      const vocabulary = Array.from(
+        { length: 300 },
+        (_, i) => `mot${String.fromCharCode(97 + (i % 26))}${i}x`,
+      );
+      // Zipf-like: word i is drawn with weight 1 / (i + 1), so a few words are in most chunks.
+      const pick = () =>
+        vocabulary[Math.min(299, Math.floor(Math.exp(random() * Math.log(300))) - 1)] as string;
+      let index = new LexicalIndex();
+      const texts = new Map<number, string>();
+      for (let label = 0; label < 1500; label += 1) {
         const text = Array.from({ length: 5 + Math.floor(random() * 30) }, pick).join(' ');
         texts.set(label, text);
         index.add(label, text);
       }
-      for (let label = 1; label < 2000; label += 2) {
+      for (let label = 0; label < 1500; label += 7) {
         index.remove(label);
         texts.delete(label);
       }
-      expect(index.needsCompaction).toBe(true);
-      await index.compact();
-    }
-    const docs = [...texts].map(([label, text]) => ({ label, terms: analyze(text) }));
-    let compared = 0;
-    for (let q = 0; q < 150; q += 1) {
-      const query = Array.from({ length: 1 + Math.floor(random() * 6) }, pick).join(' ');
-      const k = [1, 5, 10, 40][q % 4] as number;
-      const visible = q % 3 === 0 ? (label: number) => label % 5 !== 0 : () => true;
-      const all = exhaustive(docs, query);
-      const expected = [...all]
-        .filter(([label]) => visible(label))
-        .sort((a, b) => b[1] - a[1] || a[0] - b[0])
-        .slice(0, k);
-      const got = index.query(query, k, visible);
-      expect(got).toHaveLength(expected.length);
-      got.forEach((hit, i) => {
-        expect(hit.score).toBeCloseTo(expected[i]![1], 4);
-        // Ties may come in another order; each chunk's score must still be its exhaustive score.
-        expect(hit.score).toBeCloseTo(all.get(hit.label)!, 4);
-        expect(visible(hit.label)).toBe(true);
-      });
-      compared += got.length;
-    }
-    expect(compared).toBeGreaterThan(1000);
-  });
+      if (reload) {
+        // Postings loaded from a file and postings added after it live apart; both must count, and compaction must
+        // keep exactly the live ones of each.
+        index = LexicalIndex.deserialize(await saved(index));
+        for (let label = 1500; label < 2000; label += 1) {
+          const text = Array.from({ length: 5 + Math.floor(random() * 30) }, pick).join(' ');
+          texts.set(label, text);
+          index.add(label, text);
+        }
+        for (let label = 1; label < 2000; label += 2) {
+          index.remove(label);
+          texts.delete(label);
+        }
+        expect(index.needsCompaction).toBe(true);
+        await index.compact();
+      }
+      const docs = [...texts].map(([label, text]) => ({ label, terms: analyze(text) }));
+      let compared = 0;
+      for (let q = 0; q < 150; q += 1) {
+        const query = Array.from({ length: 1 + Math.floor(random() * 6) }, pick).join(' ');
+        const k = [1, 5, 10, 40][q % 4] as number;
+        const visible = q % 3 === 0 ? (label: number) => label % 5 !== 0 : () => true;
+        const all = exhaustive(docs, query);
+        const expected = [...all]
+          .filter(([label]) => visible(label))
+          .sort((a, b) => b[1] - a[1] || a[0] - b[0])
+          .slice(0, k);
+        const got = index.query(query, k, visible);
+        expect(got).toHaveLength(expected.length);
+        got.forEach((hit, i) => {
+          expect(hit.score).toBeCloseTo(expected[i]![1], 4);
+          // Ties may come in another order; each chunk's score must still be its exhaustive score.
+          expect(hit.score).toBeCloseTo(all.get(hit.label)!, 4);
+          expect(visible(hit.label)).toBe(true);
+        });
+        compared += got.length;
+      }
+      expect(compared).toBeGreaterThan(1000);
+    },
+  );
 });
