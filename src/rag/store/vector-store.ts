@@ -878,14 +878,13 @@ export class HnswVectorStore extends VectorStore {
     }
     const tick = () => pacer.tick();
     const records = await this.snapshot.records.derive(newRecords, oldLabels, tick);
-    const documents = await this.snapshot.documents.derive(
-      upserts.map(({ document }) => {
-        const { sentences, ...rest } = document;
-        return [document.id, withSentenceSpans(rest, sentenceSpans(sentences))] as const;
-      }),
-      dropIds,
-      tick,
-    );
+    const servedDocuments: [string, StoredDocument][] = [];
+    for (const { document } of upserts) {
+      const { sentences, ...rest } = document;
+      servedDocuments.push([document.id, withSentenceSpans(rest, sentenceSpans(sentences))]);
+      await pacer.tick();
+    }
+    const documents = await this.snapshot.documents.derive(servedDocuments, dropIds, tick);
     const chunkCounts = await this.snapshot.chunkCounts.derive(
       upserts.map(({ document, chunks }) => [document.id, chunks.length] as const),
       dropIds,
