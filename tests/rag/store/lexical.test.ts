@@ -148,28 +148,27 @@ describe('LexicalIndex pruning', () => {
         vocabulary[Math.min(299, Math.floor(Math.exp(random() * Math.log(300))) - 1)] as string;
       let index = new LexicalIndex();
       const texts = new Map<number, string>();
-      for (let label = 0; label < 1500; label += 1) {
-        const text = Array.from({ length: 5 + Math.floor(random() * 30) }, pick).join(' ');
-        texts.set(label, text);
-        index.add(label, text);
-      }
-      for (let label = 0; label < 1500; label += 7) {
-        index.remove(label);
-        texts.delete(label);
-      }
-      if (reload) {
-        // Postings loaded from a file and postings added after it live apart; both must count, and compaction must
-        // keep exactly the live ones of each.
-        index = LexicalIndex.deserialize(await saved(index));
-        for (let label = 1500; label < 2000; label += 1) {
+      const addRange = (from: number, to: number) => {
+        for (let label = from; label < to; label += 1) {
           const text = Array.from({ length: 5 + Math.floor(random() * 30) }, pick).join(' ');
           texts.set(label, text);
           index.add(label, text);
         }
-        for (let label = 1; label < 2000; label += 2) {
+      };
+      const removeEvery = (step: number, from: number, to: number) => {
+        for (let label = from; label < to; label += step) {
           index.remove(label);
           texts.delete(label);
         }
+      };
+      addRange(0, 1500);
+      removeEvery(7, 0, 1500);
+      if (reload) {
+        // Postings loaded from a file and postings added after it live apart; both must count, and compaction must
+        // keep exactly the live ones of each.
+        index = LexicalIndex.deserialize(await saved(index));
+        addRange(1500, 2000);
+        removeEvery(2, 1, 2000);
         expect(index.needsCompaction).toBe(true);
         await index.compact();
       }
