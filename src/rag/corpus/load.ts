@@ -141,28 +141,26 @@ async function readSmallFile(absolute: string, size: number): Promise<Buffer> {
     buffer = Buffer.allocUnsafeSlow(POOLED_BUFFER_BYTES);
     pooled.add(buffer.buffer);
   }
+  let length = 0;
   try {
     const handle = await open(absolute, 'r');
     try {
-      let length = 0;
-      for (;;) {
+      while (length < buffer.length) {
         const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
         if (bytesRead === 0) break;
         length += bytesRead;
-        // The file grew past the pooled size since it was measured: read it whole instead.
-        if (length === buffer.length) {
-          freeBuffers.push(buffer);
-          return await readFile(absolute);
-        }
       }
-      return buffer.subarray(0, length);
     } finally {
       await handle.close();
     }
   } catch (err) {
-    if (!freeBuffers.includes(buffer)) freeBuffers.push(buffer);
+    releaseBuffer(buffer);
     throw err;
   }
+  if (length < buffer.length) return buffer.subarray(0, length);
+  // The file grew past the pooled size since it was measured: read it whole instead.
+  releaseBuffer(buffer);
+  return readFile(absolute);
 }
 
 function releaseBuffer(content: Buffer): void {

@@ -4,8 +4,9 @@ import { GraphShard, type GraphParams } from './hnsw-shard.js';
 import type { ShardRequest } from './hnsw-shards.js';
 import { yieldToEventLoop } from '../pacing.js';
 
-/** Worker side of a graph kept off the main thread: one {@link GraphShard}, driven by {@link ShardRequest}s. */
 lowerThreadPriority();
+
+/** Worker side of a graph kept off the main thread: one {@link GraphShard}, driven by {@link ShardRequest}s. */
 const shard = new GraphShard(workerData as GraphParams);
 const BLOCK = 256;
 
