@@ -57,8 +57,10 @@ export const configSchema = z.object({
 
   HNSW_M: positiveInt(24),
   HNSW_EF_CONSTRUCTION: positiveInt(64),
-  HNSW_EF_SEARCH: z.coerce.number().int().min(50).default(300),
+  HNSW_EF_SEARCH: z.coerce.number().int().min(50).default(400),
   HNSW_SIMD: z.enum(['auto', 'off']).default('auto'),
+  HNSW_GRAPH_DIMENSIONS: z.union([z.literal('auto'), z.coerce.number().int().min(0)]).default('auto'),
+  HNSW_RERANK: z.coerce.number().int().min(10).max(2000).default(50),
   INDEX_PERSIST_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(2000),
   INDEX_THREADS: z.coerce.number().int().min(0).max(64).default(availableParallelism()),
   INDEX_PARALLEL_MIN_CHUNKS: z.coerce.number().int().min(0).default(20_000),

@@ -19,10 +19,22 @@ export function storeOptions(
   config: Config,
 ): Pick<
   HnswStoreOptions,
-  'hnsw' | 'embedBatchSize' | 'persistDelayMs' | 'threads' | 'parallelMinChunks' | 'hnswBuild'
+  | 'hnsw'
+  | 'embedBatchSize'
+  | 'persistDelayMs'
+  | 'threads'
+  | 'parallelMinChunks'
+  | 'hnswBuild'
+  | 'graphDimensions'
 > {
   return {
-    hnsw: { m: config.HNSW_M, efConstruction: config.HNSW_EF_CONSTRUCTION, efSearch: config.HNSW_EF_SEARCH },
+    hnsw: {
+      m: config.HNSW_M,
+      efConstruction: config.HNSW_EF_CONSTRUCTION,
+      efSearch: config.HNSW_EF_SEARCH,
+      rerank: config.HNSW_RERANK,
+    },
+    ...(config.HNSW_GRAPH_DIMENSIONS === 'auto' ? {} : { graphDimensions: config.HNSW_GRAPH_DIMENSIONS }),
     embedBatchSize: config.EMBEDDINGS_BATCH_SIZE,
     persistDelayMs: config.INDEX_PERSIST_DELAY_MS,
     threads: config.INDEX_THREADS,

@@ -10,15 +10,24 @@ describe('loadConfig', () => {
       CORPUS_DIR: 'corpus',
       DATA_DIR: 'data',
       EMBEDDINGS_PROVIDER: 'local',
-      HNSW_EF_SEARCH: 300,
+      HNSW_EF_SEARCH: 400,
+      HNSW_GRAPH_DIMENSIONS: 'auto',
+      HNSW_RERANK: 50,
     });
+    expect(loadConfig({ HNSW_GRAPH_DIMENSIONS: '96' }).HNSW_GRAPH_DIMENSIONS).toBe(96);
     expect(Object.isFrozen(config)).toBe(true);
   });
 
   it('reports every invalid key in one error', () => {
     let error: unknown;
     try {
-      loadConfig({ HNSW_EF_SEARCH: '10', MAX_QUOTES: '7', EMBEDDINGS_PROVIDER: 'openai', LOG_LEVEL: 'loud' });
+      loadConfig({
+        HNSW_EF_SEARCH: '10',
+        HNSW_GRAPH_DIMENSIONS: 'half',
+        MAX_QUOTES: '7',
+        EMBEDDINGS_PROVIDER: 'openai',
+        LOG_LEVEL: 'loud',
+      });
     } catch (err) {
       error = err;
     }
@@ -26,6 +35,7 @@ describe('loadConfig', () => {
     const message = (error as AppError).message;
     for (const key of [
       'HNSW_EF_SEARCH',
+      'HNSW_GRAPH_DIMENSIONS',
       'MAX_QUOTES',
       'EMBEDDINGS_BASE_URL',
       'EMBEDDINGS_MODEL',

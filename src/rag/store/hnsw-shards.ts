@@ -2,8 +2,8 @@ import { siblingModule, WorkerClient, WorkerError } from '../workers.js';
 import {
   CorruptGraphError,
   GraphShard,
-  type FileChecksum,
   type GraphParams,
+  type SavedFile,
   type ShardHits,
 } from './hnsw-shard.js';
 import { yieldToEventLoop } from '../pacing.js';
@@ -11,8 +11,9 @@ import { yieldToEventLoop } from '../pacing.js';
 /** A request to a graph kept in a worker thread. */
 export type ShardRequest =
   | { op: 'reset'; capacity: number }
-  | { op: 'load'; path: string; expected: FileChecksum }
+  | { op: 'load'; graph: SavedFile; vectors?: SavedFile }
   | { op: 'save'; path: string }
+  | { op: 'saveVectors'; path: string }
   | { op: 'add'; labels: Float64Array; vectors: Float32Array }
   | { op: 'search'; query: Float32Array; k: number; visibleBelow: number }
   | { op: 'markDelete'; labels: number[] }
@@ -21,8 +22,9 @@ export type ShardRequest =
 
 interface Shard {
   reset(capacity: number): Promise<void>;
-  load(path: string, expected: FileChecksum): Promise<void>;
+  load(graph: SavedFile, vectors?: SavedFile): Promise<void>;
   save(path: string): Promise<void>;
+  saveVectors(path: string): Promise<void>;
   add(labels: Float64Array, vectors: Float32Array): Promise<void>;
   search(query: Float32Array, k: number, visibleBelow: number): Promise<ShardHits>;
   markDelete(labels: number[]): Promise<number>;
@@ -40,11 +42,14 @@ class InlineShard implements Shard {
   async reset(capacity: number) {
     this.graph.reset(capacity);
   }
-  load(path: string, expected: FileChecksum) {
-    return this.graph.load(path, expected);
+  load(graph: SavedFile, vectors?: SavedFile) {
+    return this.graph.load(graph, vectors);
   }
   save(path: string) {
     return this.graph.save(path);
+  }
+  saveVectors(path: string) {
+    return this.graph.saveVectors(path);
   }
   async add(labels: Float64Array, vectors: Float32Array) {
     for (let from = 0; from < labels.length; from += 100) {
@@ -88,11 +93,14 @@ class WorkerShard implements Shard {
   reset(capacity: number) {
     return this.call<void>({ op: 'reset', capacity });
   }
-  load(path: string, expected: FileChecksum) {
-    return this.call<void>({ op: 'load', path, expected });
+  load(graph: SavedFile, vectors?: SavedFile) {
+    return this.call<void>({ op: 'load', graph, ...(vectors ? { vectors } : {}) });
   }
   save(path: string) {
     return this.call<void>({ op: 'save', path });
+  }
+  saveVectors(path: string) {
+    return this.call<void>({ op: 'saveVectors', path });
   }
   async add(labels: Float64Array, vectors: Float32Array) {
     await this.call<number>({ op: 'add', labels, vectors }, [
@@ -142,6 +150,8 @@ export class ShardedIndex {
     readonly layout: GraphLayout,
     private readonly shards: Shard[],
     private readonly dimensions: number,
+    /** Whether the graphs are built on projected vectors, each with a vectors file beside its graph file. */
+    readonly projected: boolean,
   ) {}
 
   static create(params: GraphParams, layout: GraphLayout): ShardedIndex {
@@ -149,7 +159,8 @@ export class ShardedIndex {
       layout.threads > 0
         ? Array.from({ length: layout.threads }, () => new WorkerShard(params))
         : [new InlineShard(params)];
-    return new ShardedIndex(layout, shards, params.dimensions);
+    const projected = (params.graphDimensions ?? params.dimensions) < params.dimensions;
+    return new ShardedIndex(layout, shards, params.dimensions, projected);
   }
 
   get graphCount(): number {
@@ -165,11 +176,17 @@ export class ShardedIndex {
     await Promise.all(this.shards.map((s) => s.reset(per)));
   }
 
-  /** Loads every graph from `files` (one per graph), each checked against its checksum first. */
-  async load(files: readonly { path: string; expected: FileChecksum }[]): Promise<void> {
+  /** Loads every graph from `files` (one per graph), each file checked against its checksum first. */
+  async load(files: readonly { graph: SavedFile; vectors?: SavedFile }[]): Promise<void> {
     if (files.length !== this.shards.length)
       throw new CorruptGraphError(`${files.length} graph files for ${this.shards.length} graphs`);
-    await Promise.all(this.shards.map((s, i) => s.load(files[i]!.path, files[i]!.expected)));
+    // Every load settles before a failure is reported: the caller then closes the workers, and a worker stopped while
+    // hnswlib is still reading a file in the background aborts the whole process.
+    const results = await Promise.allSettled(
+      this.shards.map((s, i) => s.load(files[i]!.graph, files[i]!.vectors)),
+    );
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /** Saves graph `i` to `path`. */
@@ -177,6 +194,13 @@ export class ShardedIndex {
     const shard = this.shards[i];
     if (!shard) throw new RangeError(`no graph ${i}`);
     return shard.save(path);
+  }
+
+  /** Saves the projection and full vectors of projected graph `i` to `path`. */
+  saveVectors(i: number, path: string): Promise<void> {
+    const shard = this.shards[i];
+    if (!shard) throw new RangeError(`no graph ${i}`);
+    return shard.saveVectors(path);
   }
 
   /** Adds points, all graphs at once; `onProgress` gets the number of points indexed so far. */

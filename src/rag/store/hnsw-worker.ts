@@ -15,9 +15,11 @@ serveRequests(async (request: ShardRequest): Promise<unknown> => {
     case 'reset':
       return shard.reset(request.capacity);
     case 'load':
-      return shard.load(request.path, request.expected);
+      return shard.load(request.graph, request.vectors);
     case 'save':
       return shard.save(request.path);
+    case 'saveVectors':
+      return shard.saveVectors(request.path);
     case 'add':
       // Searches queued behind a large insertion are served between blocks.
       for (let from = 0; from < request.labels.length; from += BLOCK) {

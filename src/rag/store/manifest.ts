@@ -9,6 +9,8 @@ export interface HnswParams {
   m: number;
   efConstruction: number;
   efSearch: number;
+  /** Candidates a projected graph returns to be re-ranked on the full vectors. */
+  rerank: number;
 }
 
 const checksumSchema = z.object({
@@ -17,7 +19,7 @@ const checksumSchema = z.object({
 });
 
 const manifestSchema = z.object({
-  formatVersion: z.literal(2),
+  formatVersion: z.literal(3),
   embedder: z.object({ id: z.string(), dimensions: z.number().int().positive() }),
   chunkerVersion: z.string(),
   corpusHash: z.string(),
@@ -33,13 +35,23 @@ const manifestSchema = z.object({
     m: z.number().int().positive(),
     efConstruction: z.number().int().positive(),
     efSearch: z.number().int().positive(),
+    rerank: z.number().int().positive(),
+    /** Dimensions the graphs are built on: fewer than the embedder's when they hold projected vectors. */
+    graphDimensions: z.number().int().positive(),
   }),
   /** Worker threads holding the graphs (0: one graph on the main thread). */
   layout: z.object({ threads: z.number().int().min(0).max(64) }),
   generation: z.number().int().min(0),
   builtAt: z.string(),
-  /** One hnsw file per graph, in graph order, with its size and SHA-256. */
-  graphs: z.array(checksumSchema.extend({ file: z.string().regex(/^index-\d+\.hnsw$/) })).min(1),
+  /** One hnsw file per graph, in graph order, with its size and SHA-256, and a projected graph's vectors file. */
+  graphs: z
+    .array(
+      checksumSchema.extend({
+        file: z.string().regex(/^index-\d+\.hnsw$/),
+        vectors: checksumSchema.extend({ file: z.string().regex(/^index-\d+\.vectors$/) }).optional(),
+      }),
+    )
+    .min(1),
   lexical: checksumSchema,
   /** The database file as it was when this manifest was written (after a checkpoint), at `generation`. */
   database: checksumSchema.extend({ generation: z.number().int().min(0) }),

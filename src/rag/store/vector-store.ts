@@ -88,6 +88,20 @@ export interface HnswStoreOptions {
   parallelMinChunks?: number;
   /** Which hnswlib build to load: the fastest this CPU runs (`auto`, the default) or the package's own. */
   hnswBuild?: HnswlibBuildMode;
+  /**
+   * Dimensions the graphs of worker threads are built on (see {@link GraphParams.graphDimensions}): 0 builds them on
+   * the full vectors; absent, {@link defaultGraphDimensions}. One graph on the main thread always holds full vectors.
+   */
+  graphDimensions?: number;
+}
+
+/**
+ * Dimensions a projected graph keeps by default: 8·√d rounded up to a multiple of 32 (128 of 256, 192 of 512, 256
+ * of 1024). Measured on 50k chunks of the local embedder, re-ranked at ef 400: recall@10 within 0.003 of the graph
+ * on full vectors, built 1.7 (256) to 3.5 (1024) times faster. A quarter of 512 (128) lost 0.024.
+ */
+export function defaultGraphDimensions(dimensions: number): number {
+  return Math.min(dimensions, Math.ceil((8 * Math.sqrt(dimensions)) / 32) * 32);
 }
 
 interface Snapshot {
@@ -102,6 +116,11 @@ interface Snapshot {
   sorted?: StoredDocument[];
 }
 
+async function fileChecksum(path: string): Promise<FileChecksum> {
+  const [sha256, bytes] = await Promise.all([sha256File(path), stat(path).then((s) => s.size)]);
+  return { sha256, bytes };
+}
+
 function countChunks(records: Map<number, ChunkRecord>): Map<string, number> {
   const counts = new Map<string, number>();
   for (const r of records.values()) counts.set(r.docId, (counts.get(r.docId) ?? 0) + 1);
@@ -109,11 +128,12 @@ function countChunks(records: Map<number, ChunkRecord>): Map<string, number> {
 }
 
 const graphFile = (i: number) => `index-${i}.hnsw`;
-const GRAPH_FILE = /^index(?:-\d+)?\.hnsw$/;
+const vectorsFile = (i: number) => `index-${i}.vectors`;
+const GRAPH_FILE = /^index(?:-\d+)?\.(?:hnsw|vectors)$/;
 const MANIFEST_FILE = 'manifest.json';
 const LEXICAL_FILE = 'lexical.bin';
 const DATABASE_FILE = 'corpus.sqlite';
-const DEFAULT_HNSW = { m: 24, efConstruction: 64, efSearch: 300 };
+const DEFAULT_HNSW = { m: 24, efConstruction: 64, efSearch: 400, rerank: 50 };
 const DEFAULT_PARALLEL_MIN_CHUNKS = 20_000;
 /** Changes of at least this many rows are written by the database worker; smaller ones cost less than a message. */
 const BACKGROUND_WRITE_MIN_ROWS = 2000;
@@ -175,6 +195,7 @@ export class HnswVectorStore extends VectorStore {
   private readonly persistDelayMs: number;
   private readonly threads: number;
   private readonly parallelMinChunks: number;
+  private readonly graphDimensions: number;
   private persistTimer: NodeJS.Timeout | undefined;
   private index: ShardedIndex;
   /** Points in the graphs, deleted ones included. */
@@ -206,6 +227,9 @@ export class HnswVectorStore extends VectorStore {
     this.threads = options.threads ?? availableParallelism();
     this.parallelMinChunks = options.parallelMinChunks ?? DEFAULT_PARALLEL_MIN_CHUNKS;
     this.hnswBuild = options.hnswBuild ?? 'auto';
+    const dims = options.embeddings.dimensions;
+    const graphDimensions = options.graphDimensions ?? defaultGraphDimensions(dims);
+    this.graphDimensions = graphDimensions > 0 ? Math.min(graphDimensions, dims) : dims;
     const { choice } = loadHnswlib(this.hnswBuild);
     this.logger.info({ hnswlib: choice.build, reason: choice.reason }, 'hnswlib build');
     this.index = this.createIndex({ threads: 0 });
@@ -455,6 +479,8 @@ export class HnswVectorStore extends VectorStore {
     return ShardedIndex.create(
       {
         dimensions: this.embeddings.dimensions,
+        graphDimensions: this.graphDimensionsFor(layout),
+        rerank: this.params.rerank,
         m: this.params.m,
         efConstruction: this.params.efConstruction,
         efSearch: this.params.efSearch,
@@ -462,6 +488,11 @@ export class HnswVectorStore extends VectorStore {
       },
       layout,
     );
+  }
+
+  /** Dimensions the graphs of `layout` are built on: projected in worker threads, full on the main thread. */
+  private graphDimensionsFor(layout: GraphLayout): number {
+    return layout.threads > 0 ? this.graphDimensions : this.embeddings.dimensions;
   }
 
   /** Where the graphs of an index of `chunks` chunks should live. */
@@ -500,7 +531,12 @@ export class HnswVectorStore extends VectorStore {
       const index = this.createIndex(manifest.layout);
       try {
         await index.load(
-          manifest.graphs.map((g) => ({ path: join(this.dataDir, g.file), expected: g as FileChecksum })),
+          manifest.graphs.map((g) => ({
+            graph: { path: join(this.dataDir, g.file), expected: g as FileChecksum },
+            ...(g.vectors
+              ? { vectors: { path: join(this.dataDir, g.vectors.file), expected: g.vectors } }
+              : {}),
+          })),
         );
         this.replaceIndex(index);
         this.points = manifest.counts.points;
@@ -568,7 +604,11 @@ export class HnswVectorStore extends VectorStore {
     )
       return 'embedder differs';
     if (manifest.chunkerVersion !== CHUNKER_VERSION) return 'chunker differs';
-    if (manifest.hnsw.m !== this.params.m || manifest.hnsw.efConstruction !== this.params.efConstruction)
+    if (
+      manifest.hnsw.m !== this.params.m ||
+      manifest.hnsw.efConstruction !== this.params.efConstruction ||
+      manifest.hnsw.graphDimensions !== this.graphDimensionsFor(manifest.layout)
+    )
       return 'hnsw parameters differ';
     if (manifest.graphs.length !== Math.max(1, manifest.layout.threads))
       return 'graph files do not match the layout';
@@ -934,13 +974,16 @@ export class HnswVectorStore extends VectorStore {
 
   private async persist(generation: number): Promise<void> {
     const index = this.index;
-    const graphs = await Promise.all(
+    const graphs: IndexManifest['graphs'] = await Promise.all(
       Array.from({ length: index.graphCount }, async (_, i) => {
         const file = graphFile(i);
         const path = join(this.dataDir, file);
         await publishAtomically(path, (temporary) => index.saveGraph(i, temporary));
-        const [sha, bytes] = await Promise.all([sha256File(path), stat(path).then((s) => s.size)]);
-        return { file, sha256: sha, bytes };
+        const graph = { file, ...(await fileChecksum(path)) };
+        if (!index.projected) return graph;
+        const vectors = vectorsFile(i);
+        await publishAtomically(join(this.dataDir, vectors), (temporary) => index.saveVectors(i, temporary));
+        return { ...graph, vectors: { file: vectors, ...(await fileChecksum(join(this.dataDir, vectors))) } };
       }),
     );
     const lexicalParts = await this.lexical.serialize(createPacer());
@@ -951,7 +994,7 @@ export class HnswVectorStore extends VectorStore {
     else this.db.checkpoint();
     const database = { ...(await databaseChecksum(this.db.path)), generation };
     const manifest: IndexManifest = {
-      formatVersion: 2,
+      formatVersion: 3,
       embedder: { id: this.embeddings.id, dimensions: this.embeddings.dimensions },
       chunkerVersion: CHUNKER_VERSION,
       corpusHash: this.snapshot.corpusHash,
@@ -961,7 +1004,7 @@ export class HnswVectorStore extends VectorStore {
         deletedSlots: this.deletedSlots,
         points: this.points,
       },
-      hnsw: this.params,
+      hnsw: { ...this.params, graphDimensions: this.graphDimensionsFor(index.layout) },
       layout: index.layout,
       generation,
       builtAt: new Date().toISOString(),
@@ -974,7 +1017,7 @@ export class HnswVectorStore extends VectorStore {
     };
     await writeManifest(this.paths.manifest, manifest);
     this.currentManifest = manifest;
-    const current = new Set(graphs.map((g) => g.file));
+    const current = new Set(graphs.flatMap((g) => (g.vectors ? [g.file, g.vectors.file] : [g.file])));
     for (const name of await readdir(this.dataDir))
       if (GRAPH_FILE.test(name) && !current.has(name)) await rm(join(this.dataDir, name), { force: true });
   }

@@ -36,7 +36,16 @@ async function exactTop10(store: HnswVectorStore, dataDir: string, queries: numb
   return queries.map((q) => exact.searchKnn(q, 10).neighbors.map((l) => idOf.get(l) as string));
 }
 
-describe('hnsw graphs in worker threads', () => {
+/**
+ * Every case runs on graphs of the full vectors and on projected graphs. A projected graph here re-ranks more
+ * candidates than it holds points, so its answers must be exact too: what these cases check is the plumbing (files,
+ * manifest, reloading, damage); the projection's quality is checked in projection.test.ts.
+ */
+describe.each([
+  { variant: 'full vectors', graphDimensions: 0, rerank: 100, damaged: 'index-1.hnsw' },
+  { variant: 'projected vectors', graphDimensions: 32, rerank: 400, damaged: 'index-1.vectors' },
+])('hnsw graphs in worker threads, on $variant', ({ graphDimensions, rerank, damaged }) => {
+  const projected = graphDimensions > 0;
   let dir: { path: string; cleanup: () => Promise<void> };
   const stores: HnswVectorStore[] = [];
   let queries: number[][];
@@ -47,6 +56,8 @@ describe('hnsw graphs in worker threads', () => {
       logger,
       threads: 2,
       parallelMinChunks: 100,
+      graphDimensions,
+      hnsw: { rerank },
       ...extra,
     });
     stores.push(store);
@@ -68,11 +79,17 @@ describe('hnsw graphs in worker threads', () => {
     const store = await open();
     await store.sync(corpus);
     expect(store.graphLayout).toEqual({ graphs: 2, threads: 2 });
-    const files = (await readdir(dir.path)).filter((f) => f.endsWith('.hnsw')).sort();
-    expect(files).toEqual(['index-0.hnsw', 'index-1.hnsw']);
+    const files = (await readdir(dir.path)).filter((f) => f.startsWith('index-')).sort();
+    const graphs = ['index-0.hnsw', 'index-1.hnsw'];
+    const vectors = projected ? ['index-0.vectors', 'index-1.vectors'] : [];
+    expect(files).toEqual([...graphs, ...vectors].sort());
     const manifest = JSON.parse(await readFile(join(dir.path, 'manifest.json'), 'utf8'));
     expect(manifest.layout).toEqual({ threads: 2 });
-    expect(manifest.graphs.map((g: { file: string }) => g.file)).toEqual(files);
+    expect(manifest.hnsw.graphDimensions).toBe(projected ? graphDimensions : embeddings.dimensions);
+    expect(manifest.graphs.map((g: { file: string }) => g.file)).toEqual(graphs);
+    expect(manifest.graphs.flatMap((g: { vectors?: { file: string } }) => g.vectors?.file ?? [])).toEqual(
+      vectors,
+    );
     expect(await top10(store)).toEqual(await exactTop10(store, dir.path, queries));
   });
 
@@ -99,14 +116,14 @@ describe('hnsw graphs in worker threads', () => {
     await first.sync(corpus);
     const before = await top10(first);
     await first.close();
-    const path = join(dir.path, 'index-1.hnsw');
+    const path = join(dir.path, damaged);
     const bytes = await readFile(path);
     bytes[Math.floor(bytes.length / 2)] = (bytes[Math.floor(bytes.length / 2)] ?? 0) ^ 0x40;
     await writeFile(path, bytes);
     const { logger, records } = createRecordingLogger();
     const second = await open({}, logger);
     const warning = records.find((r) => r.code === 'INDEX_CORRUPT');
-    expect(String(warning?.problem)).toContain('index-1.hnsw');
+    expect(String(warning?.problem)).toContain(damaged);
     expect(await top10(second)).toEqual(before);
   });
 
@@ -118,7 +135,7 @@ describe('hnsw graphs in worker threads', () => {
     const second = await open({ threads: 0 });
     expect(second.graphLayout).toEqual({ graphs: 1, threads: 0 });
     expect(await top10(second)).toEqual(before);
-    expect((await readdir(dir.path)).filter((f) => f.endsWith('.hnsw'))).toEqual(['index-0.hnsw']);
+    expect((await readdir(dir.path)).filter((f) => f.startsWith('index-'))).toEqual(['index-0.hnsw']);
   });
 
   it('keeps a small index on the main thread and moves it to workers when a change outgrows it', async () => {

@@ -76,7 +76,14 @@ describe('HnswVectorStore', () => {
     expect(manifest).toMatchObject({
       embedder: { id: base.id, dimensions: base.dimensions },
       counts: { documents: 2, chunks: store.chunkCount },
-      hnsw: { space: 'cosine', m: 24, efConstruction: 64, efSearch: 300 },
+      hnsw: {
+        space: 'cosine',
+        m: 24,
+        efConstruction: 64,
+        efSearch: 400,
+        rerank: 50,
+        graphDimensions: base.dimensions,
+      },
     });
     expect(manifest.graphs[0].sha256).toMatch(/^[0-9a-f]{64}$/);
   });
