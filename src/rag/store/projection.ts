@@ -1,4 +1,5 @@
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
+import { ProjectionKernel } from './projection-kernel.js';
 
 /** Rows of a sample used to fit a {@link Projection}: enough for a stable second-moment matrix, cheap to fit. */
 export const PROJECTION_SAMPLE_ROWS = 2048;
@@ -10,6 +11,9 @@ export const PROJECTION_SAMPLE_ROWS = 2048;
  * full vectors; the candidates it returns are then re-ranked on the full vectors ({@link FullVectors}).
  */
 export class Projection {
+  /** The WebAssembly kernel once made; `null` where it cannot run. */
+  private kernel: ProjectionKernel | null | undefined;
+
   private constructor(
     readonly from: number,
     readonly to: number,
@@ -58,43 +62,22 @@ export class Projection {
     return new Projection(from, to, components);
   }
 
-  /**
-   * The projection of the vector at `offset` in `source`, as the plain array hnswlib-node takes. Eight components
-   * are summed per pass over the vector (2.8 times faster than one at a time, measured at 256 → 128).
-   */
+  /** The projection of the vector at `offset` in `source`, as the plain array hnswlib-node takes. */
   apply(source: Float32Array, offset = 0): number[] {
-    const { from, to, components: c } = this;
+    if (this.kernel === undefined)
+      this.kernel = ProjectionKernel.create(this.components, this.from, this.to) ?? null;
+    return this.kernel ? this.kernel.apply(source, offset) : this.applyInJs(source, offset);
+  }
+
+  /** {@link apply} without WebAssembly: where the kernel cannot run, and as its reference in tests. */
+  applyInJs(source: Float32Array, offset = 0): number[] {
+    const { from, to, components } = this;
     const out = new Array<number>(to);
-    let j = 0;
-    for (; j + 8 <= to; j += 8) {
-      // prettier-ignore
-      let s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
-      const base = j * from;
-      for (let i = 0; i < from; i += 1) {
-        const x = source[offset + i] as number;
-        const r = base + i;
-        s0 += (c[r] as number) * x;
-        s1 += (c[r + from] as number) * x;
-        s2 += (c[r + 2 * from] as number) * x;
-        s3 += (c[r + 3 * from] as number) * x;
-        s4 += (c[r + 4 * from] as number) * x;
-        s5 += (c[r + 5 * from] as number) * x;
-        s6 += (c[r + 6 * from] as number) * x;
-        s7 += (c[r + 7 * from] as number) * x;
-      }
-      out[j] = s0;
-      out[j + 1] = s1;
-      out[j + 2] = s2;
-      out[j + 3] = s3;
-      out[j + 4] = s4;
-      out[j + 5] = s5;
-      out[j + 6] = s6;
-      out[j + 7] = s7;
-    }
-    for (; j < to; j += 1) {
+    for (let j = 0; j < to; j += 1) {
       let sum = 0;
-      const base = j * from;
-      for (let i = 0; i < from; i += 1) sum += (c[base + i] as number) * (source[offset + i] as number);
+      const row = j * from;
+      for (let i = 0; i < from; i += 1)
+        sum += (components[row + i] as number) * (source[offset + i] as number);
       out[j] = sum;
     }
     return out;

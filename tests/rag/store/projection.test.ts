@@ -6,6 +6,7 @@ import { chunkCorpus } from '../../../src/cli/bench-task.js';
 import { LocalHashEmbeddings } from '../../../src/rag/embeddings/local.js';
 import { sha256File } from '../../../src/rag/store/atomic-file.js';
 import { GraphShard, type SavedFile } from '../../../src/rag/store/hnsw-shard.js';
+import { ProjectionKernel } from '../../../src/rag/store/projection-kernel.js';
 import {
   FullVectors,
   parseProjected,
@@ -63,18 +64,23 @@ describe('Projection', () => {
     expect(Math.abs(dot(first, basis[0]!))).toBeCloseTo(1, 4);
   });
 
-  it('computes the matrix product, eight components at a time and the rest one by one', () => {
+  it('computes the matrix product, in WebAssembly and in the plain loop it falls back to', () => {
     const random = createRandom(5);
-    const from = 20;
-    const to = 11;
-    const components = Float32Array.from({ length: from * to }, () => random() - 0.5);
-    const source = Float32Array.from({ length: 2 * from }, () => random() - 0.5);
-    const projected = Projection.of(from, to, components).apply(source, from);
-    const expected = Array.from({ length: to }, (_, j) =>
-      dot(components.subarray(j * from, (j + 1) * from), source.subarray(from, 2 * from)),
-    );
-    expect(projected).toHaveLength(to);
-    projected.forEach((value, j) => expect(value).toBeCloseTo(expected[j] as number, 5));
+    for (const from of [20, 18]) {
+      const to = 11;
+      const components = Float32Array.from({ length: from * to }, () => random() - 0.5);
+      const source = Float32Array.from({ length: 2 * from }, () => random() - 0.5);
+      const expected = Array.from({ length: to }, (_, j) =>
+        dot(components.subarray(j * from, (j + 1) * from), source.subarray(from, 2 * from)),
+      );
+      // The kernel takes four floats at a time: 20 dimensions run in WebAssembly, 18 in the loop.
+      expect(ProjectionKernel.create(components, from, to) !== undefined).toBe(from % 4 === 0);
+      const projection = Projection.of(from, to, components);
+      for (const projected of [projection.apply(source, from), projection.applyInJs(source, from)]) {
+        expect(projected).toHaveLength(to);
+        projected.forEach((value, j) => expect(value).toBeCloseTo(expected[j] as number, 5));
+      }
+    }
   });
 
   it('refuses to project onto more dimensions than it has, or components of the wrong size', () => {
