@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import path from 'node:path';
 import type { SourceDocument } from '../types.js';
 
@@ -39,5 +39,5 @@ export function computeContentHash(
     doc.date,
     doc.text,
   ]);
-  return createHash('sha256').update(serialised, 'utf8').digest('hex');
+  return hash('sha256', serialised);
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -139,7 +139,7 @@ const DEFAULT_PARALLEL_MIN_CHUNKS = 20_000;
 const BACKGROUND_WRITE_MIN_ROWS = 2000;
 
 function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  return hash('sha256', text);
 }
 
 /** Built field by field: rest-and-spread copies cost 0.8 s of the event loop at 100k chunks. */
@@ -798,9 +798,11 @@ export class HnswVectorStore extends VectorStore {
         queued.add(c.textHash);
         fresh.push(c);
       }
-      const stored = rebuilt
-        ? new Map<string, Float32Array>()
-        : await this.db.vectorsByTextHash(fresh.map((c) => c.textHash));
+      // An empty store (first ingest) has no vectors to reuse: no lookup per chunk.
+      const stored =
+        rebuilt || this.snapshot.records.size === 0
+          ? new Map<string, Float32Array>()
+          : await this.db.vectorsByTextHash(fresh.map((c) => c.textHash));
       for (const c of fresh) {
         const vector = stored.get(c.textHash);
         if (vector) reusable.set(c.textHash, vector);
