@@ -4,6 +4,7 @@ import { AppError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { createEmbeddings } from './rag/embeddings/index.js';
 import { createChatModel } from './rag/llm/chat-model.js';
+import { CorpusReaderPool } from './rag/corpus/index.js';
 import { createQaService, type QaOptions, type QaService } from './rag/service.js';
 import { HnswVectorStore, type HnswStoreOptions } from './rag/store/vector-store.js';
 
@@ -81,10 +82,12 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     logger,
     ...(overrides.fetch ? { fetch: overrides.fetch } : {}),
   });
+  const corpusReader = new CorpusReaderPool();
   const service = createQaService({
     store,
     embeddings,
     logger,
+    corpusReader,
     ...(chatModel ? { chatModel } : {}),
     options: qaOptions(config),
     ...(overrides.fetch ? { fetch: overrides.fetch } : {}),
@@ -94,7 +97,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     store,
     close: async () => {
       await store.close();
-      await embeddings.close?.();
+      await Promise.all([embeddings.close?.(), corpusReader.close()]);
     },
   };
 }

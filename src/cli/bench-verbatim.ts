@@ -12,6 +12,7 @@ import {
   type SyncProgress,
   type SyncReport,
 } from '../rag/service.js';
+import { CorpusReaderPool } from '../rag/corpus/index.js';
 import { HnswVectorStore } from '../rag/store/vector-store.js';
 import type { SourceDocument } from '../rag/types.js';
 import { generateDocuments, toMarkdownFile, writeCorpusFiles } from './bench-corpus.js';
@@ -72,11 +73,13 @@ async function measureVerbatim(
   const config = benchConfig(task.tuning, { CORPUS_DIR: corpusDir, DATA_DIR: join(task.workDir, 'data') });
   const open = (dataDir: string) =>
     HnswVectorStore.open({ dataDir, embeddings, logger, ...storeOptions(config) });
+  const corpusReader = new CorpusReaderPool();
   const serviceFor = (store: HnswVectorStore): QaService =>
     createQaService({
       store,
       embeddings,
       logger,
+      corpusReader,
       options: qaOptions(config),
     });
 
@@ -199,6 +202,7 @@ async function measureVerbatim(
     });
     neighbors.push(found);
   }
+  await corpusReader.close();
   await rm(corpusDir, { recursive: true, force: true });
   return {
     system: 'verbatim',
@@ -212,6 +216,8 @@ async function measureVerbatim(
       m: config.HNSW_M,
       efConstruction: config.HNSW_EF_CONSTRUCTION,
       efSearch: config.HNSW_EF_SEARCH,
+      graphDimensions: config.HNSW_GRAPH_DIMENSIONS,
+      rerank: config.HNSW_RERANK,
       hnswlib: loadHnswlib(storeOptions(config).hnswBuild).choice.build,
       threads: config.INDEX_THREADS,
       parallelMinChunks: config.INDEX_PARALLEL_MIN_CHUNKS,

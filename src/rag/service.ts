@@ -25,6 +25,7 @@ import {
   loadCorpus,
   parseDocument,
   sniffUpload,
+  type CorpusReader,
   type ParseCache,
 } from './corpus/index.js';
 import { createUrlGuard } from './corpus/url-guard.js';
@@ -77,6 +78,8 @@ export interface QaServiceDeps {
   fetch?: typeof fetch;
   /** When given, answers are written by this model from the passages, with verified quotes; else extractive. */
   chatModel?: ChatModel;
+  /** Reads large corpora off the event loop (see {@link CorpusReaderPool}); without it, files are read here. */
+  corpusReader?: CorpusReader;
 }
 
 /** A document as listed to users and moderators. */
@@ -405,7 +408,11 @@ export function createQaService(deps: QaServiceDeps): QaService {
 
   async function refresh(onProgress?: (p: SyncProgress) => void): Promise<RefreshResult> {
     return exclusive(async () => {
-      const { documents, failures } = await loadCorpus(options.corpusDir, { logger, cache: parseCache });
+      const { documents, failures } = await loadCorpus(options.corpusDir, {
+        logger,
+        cache: parseCache,
+        ...(deps.corpusReader ? { reader: deps.corpusReader } : {}),
+      });
       let kept: StoredDocument[] = [];
       if (failures.length > 0) {
         const failedPaths = new Set(failures.map((f) => f.file));

@@ -1,4 +1,5 @@
 export { loadCorpus, MAX_DOCUMENT_BYTES, type ParseCache } from './load.js';
+export { CorpusReaderPool, type CorpusReader } from './reader-pool.js';
 export {
   isSupportedFile,
   parseDocument,

@@ -1,10 +1,11 @@
-import type { Dir } from 'node:fs';
+import { readFileSync, statSync, type Dir } from 'node:fs';
 import { open, opendir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../../logger.js';
 import type { CorpusLoadResult, LoadFailure, SourceDocument } from '../types.js';
 import { isSupportedFile, parseDocument, SUPPORTED_EXTENSIONS } from './parse.js';
 import { createPacer } from '../pacing.js';
+import type { CorpusReader } from './reader-pool.js';
 
 /** Files larger than this are rejected without being read: no news article comes close. */
 export const MAX_DOCUMENT_BYTES = 20 * 1024 * 1024;
@@ -88,26 +89,72 @@ function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-type ReadResult = { document: SourceDocument } | { reason: string };
+/** A file read and parsed: its document, or why it was skipped. */
+export type ReadResult = { document: SourceDocument } | { reason: string };
 
 /** Parsed files by path, reused while a file's size and modification time are unchanged. */
 export type ParseCache = Map<string, { size: number; mtimeMs: number; result: ReadResult }>;
 
-async function readDocument(dir: string, file: string, cache?: ParseCache): Promise<ReadResult> {
+/** What reading one file gave: a result to keep in the cache (with the size and time it is valid for), or not. */
+export type FileReading =
+  { unchanged: true } | { result: ReadResult; size: number; mtimeMs: number } | { result: ReadResult };
+
+/** Why a file is not even opened (an unsupported type), or `undefined`. */
+function unsupported(file: string): ReadResult | undefined {
+  if (isSupportedFile(file)) return undefined;
   const extension = path.posix.extname(file).toLowerCase();
-  if (!isSupportedFile(file)) {
-    const type = extension ? `unsupported file type ${extension}` : 'unsupported file type (no extension)';
-    return { reason: `${type} (supported: ${SUPPORTED_EXTENSIONS.join(', ')})` };
+  const type = extension ? `unsupported file type ${extension}` : 'unsupported file type (no extension)';
+  return { reason: `${type} (supported: ${SUPPORTED_EXTENSIONS.join(', ')})` };
+}
+
+const tooLarge = (size: number): ReadResult | undefined =>
+  size > MAX_DOCUMENT_BYTES
+    ? { reason: `too large (${size} bytes, limit ${MAX_DOCUMENT_BYTES})` }
+    : undefined;
+
+function parsed(file: string, content: Buffer): ReadResult {
+  const result = parseDocument({ fileName: file, content });
+  return result.ok ? { document: result.document } : { reason: result.reason };
+}
+
+/**
+ * Reads and parses one file with synchronous calls, for a thread with no event loop to keep free (a corpus reader
+ * worker). `cached` is the size and time of the cache's entry: when both still match, the file is not read.
+ */
+export function readFileSyncForCorpus(
+  dir: string,
+  file: string,
+  cached?: { size: number; mtimeMs: number },
+): FileReading {
+  const skipped = unsupported(file);
+  if (skipped) return { result: skipped };
+  let content: Buffer;
+  let size: number;
+  let mtimeMs: number;
+  try {
+    const absolute = path.join(dir, file);
+    ({ size, mtimeMs } = statSync(absolute));
+    const large = tooLarge(size);
+    if (large) return { result: large };
+    if (cached && cached.size === size && cached.mtimeMs === mtimeMs) return { unchanged: true };
+    content = readFileSync(absolute);
+  } catch (err) {
+    return { result: { reason: `cannot read file (${errorCode(err)})` } };
   }
+  return { result: parsed(file, content), size, mtimeMs };
+}
+
+async function readDocument(dir: string, file: string, cache?: ParseCache): Promise<ReadResult> {
+  const skipped = unsupported(file);
+  if (skipped) return skipped;
   const absolute = path.join(dir, file);
   let content: Buffer;
   let size: number;
   let mtimeMs: number;
   try {
     ({ size, mtimeMs } = await stat(absolute));
-    if (size > MAX_DOCUMENT_BYTES) {
-      return { reason: `too large (${size} bytes, limit ${MAX_DOCUMENT_BYTES})` };
-    }
+    const large = tooLarge(size);
+    if (large) return large;
     const cached = cache?.get(file);
     if (cached && cached.size === size && cached.mtimeMs === mtimeMs) return cached.result;
     content = await readSmallFile(absolute, size);
@@ -115,8 +162,7 @@ async function readDocument(dir: string, file: string, cache?: ParseCache): Prom
     return { reason: `cannot read file (${errorCode(err)})` };
   }
   try {
-    const parsed = parseDocument({ fileName: file, content });
-    const result = parsed.ok ? { document: parsed.document } : { reason: parsed.reason };
+    const result = parsed(file, content);
     cache?.set(file, { size, mtimeMs, result });
     return result;
   } finally {
@@ -179,14 +225,15 @@ function releaseBuffer(content: Buffer): void {
  * gives no documents and no failures, and the caller says so. With a `cache`, a file whose size and modification
  * time have not changed since the last load is not read or parsed again.
  *
- * Files are read and parsed `concurrency` at a time (32 by default); documents, failures and the file that keeps a
- * duplicated id are the same whatever the order in which reads complete.
+ * Files are read and parsed `concurrency` at a time (32 by default), or by `reader`'s threads when there are at least
+ * its `minFiles`; documents, failures and the file that keeps a duplicated id are the same whatever the order in
+ * which reads complete, and whichever thread reads them.
  */
 export async function loadCorpus(
   dir: string,
-  deps: { logger: Logger; cache?: ParseCache; concurrency?: number },
+  deps: { logger: Logger; cache?: ParseCache; concurrency?: number; reader?: CorpusReader },
 ): Promise<CorpusLoadResult> {
-  const { logger, cache, concurrency } = deps;
+  const { logger, cache, concurrency, reader } = deps;
   const documents: SourceDocument[] = [];
   const failures: LoadFailure[] = [];
   const report = (failure: LoadFailure): void => {
@@ -215,9 +262,17 @@ export async function loadCorpus(
     logger.debug({ file }, 'corpus entry ignored (editor or system artefact)');
     return false;
   });
-  const results = await mapConcurrently(documentFiles, concurrency ?? READ_CONCURRENCY, (file) =>
-    readDocument(dir, file, cache),
-  );
+  const readHere = () =>
+    mapConcurrently(documentFiles, concurrency ?? READ_CONCURRENCY, (file) => readDocument(dir, file, cache));
+  let results: ReadResult[];
+  if (reader && documentFiles.length >= reader.minFiles) {
+    try {
+      results = await reader.read(dir, documentFiles, cache, (file) => readDocument(dir, file, cache));
+    } catch (err) {
+      logger.warn({ err }, 'corpus reader threads failed: reading the files on the main thread');
+      results = await readHere();
+    }
+  } else results = await readHere();
 
   const owners = new Map<string, string>();
   const pacer = createPacer();

@@ -1,0 +1,8 @@
+import { serveRequests } from '../workers.js';
+import { readFileSyncForCorpus } from './load.js';
+
+/** Worker side of {@link CorpusReaderPool}: reads and parses a batch of files, synchronously. */
+serveRequests(
+  (request: { dir: string; files: { file: string; cached?: { size: number; mtimeMs: number } }[] }) =>
+    request.files.map(({ file, cached }) => readFileSyncForCorpus(request.dir, file, cached)),
+);
