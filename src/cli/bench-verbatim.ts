@@ -73,7 +73,8 @@ async function measureVerbatim(
   const config = benchConfig(task.tuning, { CORPUS_DIR: corpusDir, DATA_DIR: join(task.workDir, 'data') });
   const open = (dataDir: string) =>
     HnswVectorStore.open({ dataDir, embeddings, logger, ...storeOptions(config) });
-  const corpusReader = new CorpusReaderPool();
+  // A new pool per run: each run's ingest starts its reader threads, as a bot's first refresh does.
+  let corpusReader = new CorpusReaderPool();
   const serviceFor = (store: HnswVectorStore): QaService =>
     createQaService({
       store,
@@ -99,6 +100,8 @@ async function measureVerbatim(
   const neighbors: Neighbors[][] = [];
   for (let r = 0; r < task.repeat; r += 1) {
     const dataDir = join(task.workDir, `data-${r}`);
+    await corpusReader.close();
+    corpusReader = new CorpusReaderPool();
     let store: HnswVectorStore | undefined;
     let openMs = 0;
     const ingest = await withStallMonitor(async (probe) => {

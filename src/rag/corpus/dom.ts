@@ -1,5 +1,9 @@
-import { parseHTML } from 'linkedom';
+import { createRequire } from 'node:module';
 import { normalizeText } from '../text/normalize.js';
+
+type ParseHtml = (html: string) => unknown;
+/** linkedom, loaded on the first HTML to parse: importing it takes 0.2 s, and plain Markdown never needs it. */
+let parseHTML: ParseHtml | undefined;
 
 /** The few DOM members the extractors use, so the core does not depend on the DOM type library. */
 export interface DomNode {
@@ -39,7 +43,8 @@ const SKIPPED = new Set(
 
 /** Parses an HTML string into a document. */
 export function parseHtmlDocument(html: string): DomDocument {
-  return (parseHTML(html) as unknown as { document: DomDocument }).document;
+  parseHTML ??= (createRequire(import.meta.url)('linkedom') as { parseHTML: ParseHtml }).parseHTML;
+  return (parseHTML(html) as { document: DomDocument }).document;
 }
 
 /**
