@@ -1,5 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { CorpusReaderPool } from '../../src/rag/corpus/index.js';
+import { ParallelLocalEmbeddings } from '../../src/rag/embeddings/parallel.js';
 import { ShardedIndex } from '../../src/rag/store/hnsw-shards.js';
 
 /** The nice value of each thread of this process, from /proc (field 19 of a task's stat line). */
@@ -14,7 +16,7 @@ function threadNiceness(): number[] {
   });
 }
 
-describe.runIf(process.platform === 'linux')('graph worker priority', () => {
+describe.runIf(process.platform === 'linux')('worker priority', () => {
   it('runs the graph-building workers behind the event loop thread', async () => {
     const before = threadNiceness().filter((n) => n === 10).length;
     const index = ShardedIndex.create(
@@ -28,6 +30,25 @@ describe.runIf(process.platform === 'linux')('graph worker priority', () => {
       expect(Number(readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1]?.split(' ')[16])).toBe(0);
     } finally {
       await index.close();
+    }
+  });
+
+  it('runs the embedding and corpus reader workers behind the event loop thread too', async () => {
+    const before = threadNiceness().filter((n) => n === 10).length;
+    const embeddings = new ParallelLocalEmbeddings({ dimensions: 16, threads: 2 });
+    const reader = new CorpusReaderPool(2, 1);
+    try {
+      // Enough texts for the embedder to use its workers, and enough (missing) files for each reader thread to get a
+      // batch: a round trip to every worker.
+      await embeddings.embedDocumentsToFloat32(Array.from({ length: 300 }, (_, i) => `texte ${i}`));
+      const results = await reader.read(
+        import.meta.dirname,
+        Array.from({ length: 300 }, (_, i) => `missing-${i}.md`),
+      );
+      expect(results.every((r) => 'reason' in r && r.reason.includes('ENOENT'))).toBe(true);
+      expect(threadNiceness().filter((n) => n === 10).length - before).toBe(4);
+    } finally {
+      await Promise.all([embeddings.close(), reader.close()]);
     }
   });
 });
