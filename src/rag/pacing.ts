@@ -26,3 +26,43 @@ export function createPacer(sliceMs = DEFAULT_SLICE_MS, now: () => number = () =
     },
   };
 }
+
+/** Strings per run sorted in one go by {@link sortPaced}: 4,096 sort in about 1 ms. */
+const SORT_RUN = 4096;
+
+/**
+ * `items` sorted as `Array.prototype.sort()` sorts strings (by UTF-16 code units), in runs of 4,096 merged pairwise,
+ * with `pacer` ticked along: sorting the 125k paths of a large corpus in one call held the event loop 45 ms.
+ */
+export async function sortPaced(items: readonly string[], pacer: Pacer): Promise<string[]> {
+  let runs: string[][] = [];
+  for (let i = 0; i < items.length; i += SORT_RUN) {
+    runs.push(items.slice(i, i + SORT_RUN).sort());
+    await pacer.tick();
+  }
+  while (runs.length > 1) {
+    const merged: string[][] = [];
+    for (let r = 0; r < runs.length; r += 2) {
+      const a = runs[r] as string[];
+      const b = runs[r + 1];
+      if (!b) {
+        merged.push(a);
+        continue;
+      }
+      const out = new Array<string>(a.length + b.length);
+      let i = 0;
+      let j = 0;
+      let k = 0;
+      while (i < a.length && j < b.length) {
+        out[k++] = (a[i] as string) <= (b[j] as string) ? (a[i++] as string) : (b[j++] as string);
+        if ((k & 1023) === 0) await pacer.tick();
+      }
+      while (i < a.length) out[k++] = a[i++] as string;
+      while (j < b.length) out[k++] = b[j++] as string;
+      merged.push(out);
+      await pacer.tick();
+    }
+    runs = merged;
+  }
+  return runs[0] ?? [];
+}

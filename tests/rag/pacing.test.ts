@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createPacer } from '../../src/rag/pacing.js';
+import { createPacer, sortPaced, yieldToEventLoop } from '../../src/rag/pacing.js';
+import { createRandom } from '../../src/cli/bench-corpus.js';
 
 describe('createPacer', () => {
   it('lets queued events run once a slice is spent, and starts a new slice after', async () => {
@@ -37,5 +38,33 @@ describe('createPacer', () => {
     done = true;
     // 300 ms of steps in 10 ms slices: the watcher ran once per yield, every 4 steps.
     expect(seenAt.slice(0, 5)).toEqual([3, 7, 11, 15, 19]);
+  });
+});
+
+describe('sortPaced', () => {
+  it('sorts as Array.prototype.sort does, across run boundaries, and lets events run while it sorts', async () => {
+    const random = createRandom(9);
+    const alphabet = ['a', 'b', 'é', 'É', 'z', '/', '-', '0', '𝔘', 'œ'];
+    const word = () =>
+      Array.from(
+        { length: 1 + Math.floor(random() * 6) },
+        () => alphabet[Math.floor(random() * alphabet.length)],
+      ).join('');
+    for (const size of [0, 1, 4095, 4096, 4097, 10_000]) {
+      const items = Array.from({ length: size }, word);
+      expect(await sortPaced(items, createPacer())).toEqual([...items].sort());
+    }
+    // A pacer that yields at every tick: the events queued meanwhile run between the sort's steps.
+    const pacer = { tick: () => yieldToEventLoop() };
+    let ran = 0;
+    let done = false;
+    const watch = () => {
+      ran += 1;
+      if (!done) setImmediate(watch);
+    };
+    setImmediate(watch);
+    await sortPaced(Array.from({ length: 10_000 }, word), pacer);
+    done = true;
+    expect(ran).toBeGreaterThan(3);
   });
 });

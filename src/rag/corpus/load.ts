@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Logger } from '../../logger.js';
 import type { CorpusLoadResult, LoadFailure, SourceDocument } from '../types.js';
 import { isSupportedFile, parseDocument, SUPPORTED_EXTENSIONS } from './parse.js';
-import { createPacer } from '../pacing.js';
+import { createPacer, sortPaced } from '../pacing.js';
 import type { CorpusReader } from './reader-pool.js';
 
 /** Files larger than this are rejected without being read: no news article comes close. */
@@ -83,10 +83,6 @@ async function mapConcurrently<T, R>(
   const workers = Math.min(items.length, Math.max(1, Math.trunc(limit) || 1));
   await Promise.all(Array.from({ length: workers }, worker));
   return results;
-}
-
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** A file read and parsed: its document, or why it was skipped. */
@@ -254,14 +250,16 @@ export async function loadCorpus(
   }
 
   const listingFailures: LoadFailure[] = [];
-  const files = (await listFiles(dir, '', listingFailures, logger)).sort(compare);
+  const pacer = createPacer();
+  const files = await sortPaced(await listFiles(dir, '', listingFailures, logger), pacer);
   listingFailures.forEach(report);
 
-  const documentFiles = files.filter((file) => {
-    if (!ARTEFACT.test(path.posix.basename(file))) return true;
-    logger.debug({ file }, 'corpus entry ignored (editor or system artefact)');
-    return false;
-  });
+  const documentFiles: string[] = [];
+  for (const file of files) {
+    if (!ARTEFACT.test(path.posix.basename(file))) documentFiles.push(file);
+    else logger.debug({ file }, 'corpus entry ignored (editor or system artefact)');
+    await pacer.tick();
+  }
   const readHere = () =>
     mapConcurrently(documentFiles, concurrency ?? READ_CONCURRENCY, (file) => readDocument(dir, file, cache));
   let results: ReadResult[];
@@ -275,7 +273,6 @@ export async function loadCorpus(
   } else results = await readHere();
 
   const owners = new Map<string, string>();
-  const pacer = createPacer();
   for (const [i, file] of documentFiles.entries()) {
     await pacer.tick();
     const result = results[i] as ReadResult;
