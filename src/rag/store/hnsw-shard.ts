@@ -129,7 +129,8 @@ export class GraphShard {
     await index.readIndex(graph.path);
     index.setEf(this.params.efSearch);
     this.index = index;
-    this.projection = restored?.projection;
+    // A graph saved before any point came has no fitted projection: the first points after loading fit one.
+    this.projection = restored && restored.full.count > 0 ? restored.projection : undefined;
     this.full = restored?.full;
   }
 
