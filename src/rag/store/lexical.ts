@@ -98,15 +98,13 @@ export class LexicalIndex {
   private lengthOfSlot = new Float32Array(64);
   private alive = new Uint8Array(64);
   /**
-   * The term ids of each slot, for removals, with no object per chunk for the garbage collector to trace (a typed
-   * array per chunk was a million array buffers at 1M chunks): those of the slots loaded from a file in
-   * `loadedTerms`, slot `s` at `loadedTermStart[s]` up to `loadedTermStart[s + 1]`; those of slot `loaded + k` added
-   * since in `addedTerms`, from `addedTermStart[k]` up to `addedTermStart[k + 1]`.
+   * The term ids of each slot, for removals: those of the slots loaded from a file in one array (`loadedTerms`,
+   * slot `s` at `loadedTermStart[s]` up to `loadedTermStart[s + 1]`: no object per chunk for the garbage collector
+   * to trace), those of slots added since in `addedTerms`.
    */
   private loadedTerms = NO_SLOTS;
   private loadedTermStart = new Int32Array(1);
-  private addedTerms = new Int32Array(256);
-  private addedTermStart = new Int32Array(64);
+  private readonly addedTerms = new Map<number, Int32Array>();
   private slots = 0;
   private aliveCount = 0;
   private totalLength = 0;
@@ -149,27 +147,25 @@ export class LexicalIndex {
     this.labelOfSlot[slot] = label;
     this.lengthOfSlot[slot] = terms.length;
     this.alive[slot] = 1;
-    const added = slot - (this.loadedTermStart.length - 1);
-    const first = this.addedTermStart[added] as number;
-    this.addedTerms = grow(this.addedTerms, first + sorted.length, (n) => new Int32Array(n));
-    let at = first;
+    let distinct = 0;
+    for (let i = 0; i < sorted.length; i += 1) if (i === 0 || sorted[i] !== sorted[i - 1]) distinct += 1;
+    const ids = new Int32Array(distinct);
+    let at = 0;
     for (let i = 0; i < sorted.length;) {
       const id = sorted[i] as number;
       let end = i + 1;
       while (end < sorted.length && sorted[end] === id) end += 1;
       (this.postings[id] as Postings).push(slot, end - i);
       this.documentFrequency[id] = (this.documentFrequency[id] ?? 0) + 1;
-      this.addedTerms[at++] = id;
+      ids[at++] = id;
       i = end;
     }
-    const distinct = at - first;
-    this.addedTermStart = grow(this.addedTermStart, added + 2, (n) => new Int32Array(n));
-    this.addedTermStart[added + 1] = at;
+    this.addedTerms.set(slot, ids);
     this.slotOfLabel = grow(this.slotOfLabel, label + 1, (n) => new Int32Array(n));
     this.slotOfLabel[label] = slot + 1;
     this.aliveCount += 1;
     this.totalLength += terms.length;
-    this.totalPostings += distinct;
+    this.totalPostings += ids.length;
   }
 
   remove(label: number): void {
@@ -177,19 +173,15 @@ export class LexicalIndex {
     if (slot < 0) return;
     this.slotOfLabel[label] = 0;
     this.alive[slot] = 0;
-    const ids = this.termsOfSlot(slot);
+    const loaded = slot + 1 < this.loadedTermStart.length;
+    const ids = loaded
+      ? this.loadedTerms.subarray(this.loadedTermStart[slot], this.loadedTermStart[slot + 1])
+      : (this.addedTerms.get(slot) ?? NO_SLOTS);
     for (const id of ids) this.documentFrequency[id] = (this.documentFrequency[id] ?? 1) - 1;
+    this.addedTerms.delete(slot);
     this.aliveCount -= 1;
     this.totalLength -= this.lengthOfSlot[slot] ?? 0;
     this.deadPostings += ids.length;
-  }
-
-  private termsOfSlot(slot: number): Int32Array {
-    const loaded = this.loadedTermStart.length - 1;
-    if (slot < loaded)
-      return this.loadedTerms.subarray(this.loadedTermStart[slot], this.loadedTermStart[slot + 1]);
-    const added = slot - loaded;
-    return this.addedTerms.subarray(this.addedTermStart[added], this.addedTermStart[added + 1]);
   }
 
   /** Whether removed chunks hold enough postings (a quarter) for {@link compact} to be worth its pass. */
@@ -206,21 +198,6 @@ export class LexicalIndex {
       this.deadPostings -= dropped;
       await pacer?.tick();
     }
-    // The terms of removed added slots go too (their ranges become empty), in place.
-    const loaded = this.loadedTermStart.length - 1;
-    const added = this.slots - loaded;
-    let kept = 0;
-    for (let k = 0; k < added; k += 1) {
-      const from = this.addedTermStart[k] as number;
-      const to = this.addedTermStart[k + 1] as number;
-      this.addedTermStart[k] = kept;
-      if (this.alive[loaded + k] === 1) {
-        this.addedTerms.copyWithin(kept, from, to);
-        kept += to - from;
-      }
-      await pacer?.tick();
-    }
-    this.addedTermStart[added] = kept;
   }
 
   /**
