@@ -160,3 +160,43 @@ describe.each([
     expect(await top10(store)).toEqual(await exactTop10(store, dir.path, queries));
   });
 });
+
+describe('a change of HNSW_GRAPH_DIMENSIONS', () => {
+  it('rebuilds the graphs from the stored vectors on the next start, with the new dimensions', async () => {
+    const dir = await temporaryDirectory();
+    const queries = await Promise.all(questions.map((q) => embeddings.embedQuery(q)));
+    const open = (graphDimensions: number, logger = createSilentLogger()) =>
+      HnswVectorStore.open({
+        dataDir: dir.path,
+        embeddings,
+        logger,
+        threads: 2,
+        parallelMinChunks: 100,
+        graphDimensions,
+        hnsw: { rerank: 400 },
+      });
+    try {
+      const projected = await open(32);
+      await projected.sync(corpus);
+      await projected.close();
+      expect((await readdir(dir.path)).filter((f) => f.endsWith('.vectors'))).toHaveLength(2);
+
+      const { logger, records } = createRecordingLogger();
+      const full = await open(0, logger);
+      try {
+        expect(records.find((r) => r.code === 'INDEX_CORRUPT')?.problem).toBe('hnsw parameters differ');
+        const manifest = JSON.parse(await readFile(join(dir.path, 'manifest.json'), 'utf8'));
+        expect(manifest.hnsw.graphDimensions).toBe(embeddings.dimensions);
+        expect((await readdir(dir.path)).filter((f) => f.endsWith('.vectors'))).toEqual([]);
+        const top10 = await Promise.all(
+          queries.map(async (q) => (await full.vectorSearch(q, 10)).map((h) => h.record.id)),
+        );
+        expect(top10).toEqual(await exactTop10(full, dir.path, queries));
+      } finally {
+        await full.close();
+      }
+    } finally {
+      await dir.cleanup();
+    }
+  });
+});
