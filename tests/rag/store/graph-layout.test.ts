@@ -36,6 +36,15 @@ async function exactTop10(store: HnswVectorStore, dataDir: string, queries: numb
   return queries.map((q) => exact.searchKnn(q, 10).neighbors.map((l) => idOf.get(l) as string));
 }
 
+/** A store in `dataDir` whose graphs move to two worker threads from 100 chunks. */
+function openWorkerStore(
+  dataDir: string,
+  extra: Partial<HnswStoreOptions>,
+  logger = createSilentLogger(),
+): Promise<HnswVectorStore> {
+  return HnswVectorStore.open({ dataDir, embeddings, logger, threads: 2, parallelMinChunks: 100, ...extra });
+}
+
 /**
  * Every case runs on graphs of the full vectors and on projected graphs. A projected graph here re-ranks more
  * candidates than it holds points, so its answers must be exact too: what these cases check is the plumbing (files,
@@ -50,16 +59,7 @@ describe.each([
   const stores: HnswVectorStore[] = [];
   let queries: number[][];
   const open = async (extra: Partial<HnswStoreOptions> = {}, logger = createSilentLogger()) => {
-    const store = await HnswVectorStore.open({
-      dataDir: dir.path,
-      embeddings,
-      logger,
-      threads: 2,
-      parallelMinChunks: 100,
-      graphDimensions,
-      hnsw: { rerank },
-      ...extra,
-    });
+    const store = await openWorkerStore(dir.path, { graphDimensions, hnsw: { rerank }, ...extra }, logger);
     stores.push(store);
     return store;
   };
@@ -166,15 +166,7 @@ describe('a change of HNSW_GRAPH_DIMENSIONS', () => {
     const dir = await temporaryDirectory();
     const queries = await Promise.all(questions.map((q) => embeddings.embedQuery(q)));
     const open = (graphDimensions: number, logger = createSilentLogger()) =>
-      HnswVectorStore.open({
-        dataDir: dir.path,
-        embeddings,
-        logger,
-        threads: 2,
-        parallelMinChunks: 100,
-        graphDimensions,
-        hnsw: { rerank: 400 },
-      });
+      openWorkerStore(dir.path, { graphDimensions, hnsw: { rerank: 400 } }, logger);
     try {
       const projected = await open(32);
       await projected.sync(corpus);
