@@ -260,12 +260,12 @@ export async function loadCorpus(
     else logger.debug({ file }, 'corpus entry ignored (editor or system artefact)');
     await pacer.tick();
   }
-  const readHere = () =>
-    mapConcurrently(documentFiles, concurrency ?? READ_CONCURRENCY, (file) => readDocument(dir, file, cache));
+  const readOne = (file: string) => readDocument(dir, file, cache);
+  const readHere = () => mapConcurrently(documentFiles, concurrency ?? READ_CONCURRENCY, readOne);
   let results: ReadResult[];
   if (reader && documentFiles.length >= reader.minFiles) {
     try {
-      results = await reader.read(dir, documentFiles, cache, (file) => readDocument(dir, file, cache));
+      results = await reader.read(dir, documentFiles, cache, readOne);
     } catch (err) {
       logger.warn({ err }, 'corpus reader threads failed: reading the files on the main thread');
       results = await readHere();

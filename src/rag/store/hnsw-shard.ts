@@ -1,7 +1,7 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { sha256File } from './atomic-file.js';
 import { loadHnswlib, type HnswlibBuildMode, type HnswlibModule } from './hnswlib.js';
-import { FullVectors, parseProjected, Projection, serializeProjected } from './projection.js';
+import { FullVectors, parseProjected, Projection, serializeProjected, writeUnit } from './projection.js';
 
 type Hnsw = InstanceType<HnswlibModule['HierarchicalNSW']>;
 
@@ -26,6 +26,11 @@ export interface GraphParams {
 export interface FileChecksum {
   sha256: string;
   bytes: number;
+}
+
+/** Whether graphs of `params` are built on projected vectors (fewer graph dimensions than vector dimensions). */
+export function isProjected(params: GraphParams): boolean {
+  return (params.graphDimensions ?? params.dimensions) < params.dimensions;
 }
 
 /** A saved file and the size and SHA-256 it must have. */
@@ -84,7 +89,7 @@ export class GraphShard {
 
   /** Whether the graph is built on projected vectors (and saves a vectors file beside its graph file). */
   get projected(): boolean {
-    return this.graphDimensions < this.params.dimensions;
+    return isProjected(this.params);
   }
 
   private create(): Hnsw {
@@ -141,8 +146,11 @@ export class GraphShard {
   /** Writes a projected graph's projection and full vectors to `path`. */
   async saveVectors(path: string): Promise<void> {
     if (!this.full) throw new Error('only a projected graph has a vectors file');
+    // A graph that never received a point has no projection: zeros stand in, and loading it refits (see load).
+    const { dimensions } = this.params;
     const projection =
-      this.projection ?? Projection.fit(new Float32Array(0), this.params.dimensions, this.graphDimensions);
+      this.projection ??
+      Projection.of(dimensions, this.graphDimensions, new Float32Array(dimensions * this.graphDimensions));
     await writeFile(path, serializeProjected(projection, this.full));
   }
 
@@ -180,9 +188,7 @@ export class GraphShard {
       return { labels: result.neighbors, distances: result.distances };
     }
     const unit = new Float32Array(this.params.dimensions);
-    let norm = 0;
-    for (let i = 0; i < unit.length; i += 1) norm += (query[i] as number) ** 2;
-    for (let i = 0; i < unit.length; i += 1) unit[i] = (query[i] as number) / (Math.sqrt(norm) || 1);
+    writeUnit(query, 0, unit.length, unit);
     const point = this.projection.apply(unit);
     const n = Math.min(Math.max(k, this.params.rerank ?? k), this.index.getMaxElements());
     const candidates = filter ? this.index.searchKnn(point, n, filter) : this.index.searchKnn(point, n);

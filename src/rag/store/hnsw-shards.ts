@@ -2,6 +2,7 @@ import { siblingModule, WorkerClient, WorkerError } from '../workers.js';
 import {
   CorruptGraphError,
   GraphShard,
+  isProjected,
   type GraphParams,
   type SavedFile,
   type ShardHits,
@@ -159,8 +160,7 @@ export class ShardedIndex {
       layout.threads > 0
         ? Array.from({ length: layout.threads }, () => new WorkerShard(params))
         : [new InlineShard(params)];
-    const projected = (params.graphDimensions ?? params.dimensions) < params.dimensions;
-    return new ShardedIndex(layout, shards, params.dimensions, projected);
+    return new ShardedIndex(layout, shards, params.dimensions, isProjected(params));
   }
 
   get graphCount(): number {

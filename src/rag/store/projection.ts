@@ -84,6 +84,20 @@ export class Projection {
   }
 }
 
+/** Writes the vector at `offset` of `source`, scaled to unit length (a zero vector stays zero), into `out` at `at`. */
+export function writeUnit(
+  source: ArrayLike<number>,
+  offset: number,
+  d: number,
+  out: Float32Array,
+  at = 0,
+): void {
+  let norm = 0;
+  for (let i = 0; i < d; i += 1) norm += (source[offset + i] as number) ** 2;
+  const scale = norm > 0 ? 1 / Math.sqrt(norm) : 0;
+  for (let i = 0; i < d; i += 1) out[at + i] = (source[offset + i] as number) * scale;
+}
+
 interface Rows {
   labels: Float64Array;
   vectors: Float32Array;
@@ -138,12 +152,9 @@ export class FullVectors {
   add(label: number, source: ArrayLike<number>, offset: number, out?: Float32Array): void {
     const d = this.dimensions;
     this.reserve(1);
-    let norm = 0;
-    for (let i = 0; i < d; i += 1) norm += (source[offset + i] as number) ** 2;
-    const scale = norm > 0 ? 1 / Math.sqrt(norm) : 0;
     const base = this.addedRows * d;
     const vectors = this.added.vectors;
-    for (let i = 0; i < d; i += 1) vectors[base + i] = (source[offset + i] as number) * scale;
+    writeUnit(source, offset, d, vectors, base);
     if (out) out.set(vectors.subarray(base, base + d));
     this.added.labels[this.addedRows] = label;
     this.rowOf.set(label, this.loaded.labels.length + this.addedRows);
