@@ -146,6 +146,10 @@ function summarize(doc: StoredDocument, chunks: number): DocumentSummary {
   return { ...rest, chunks };
 }
 
+/** Most recent first (by date as written), then by id. */
+const newerFirst = (a: StoredDocument, b: StoredDocument): number =>
+  a.date !== b.date ? (a.date < b.date ? 1 : -1) : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+
 /** Articles named when a question is not in the sources; a larger corpus is summarised with a count. */
 const COVERAGE_TITLES = 8;
 
@@ -185,12 +189,19 @@ export function createQaService(deps: QaServiceDeps): QaService {
   let covered: { version: string; titles: { docId: string; title: string }[]; total: number } | undefined;
   const coverage = () => {
     if (covered?.version !== store.corpusVersion) {
-      const documents = store.listDocuments();
-      const recent = [...documents].sort((a, b) => (a.date < b.date ? 1 : a.date > b.date ? -1 : 0));
+      const recent: StoredDocument[] = [];
+      let total = 0;
+      for (const d of store.documents()) {
+        total += 1;
+        const at = recent.findIndex((r) => newerFirst(d, r) < 0);
+        if (at >= 0) recent.splice(at, 0, d);
+        else if (recent.length < COVERAGE_TITLES) recent.push(d);
+        if (recent.length > COVERAGE_TITLES) recent.pop();
+      }
       covered = {
         version: store.corpusVersion,
-        titles: recent.slice(0, COVERAGE_TITLES).map((d) => ({ docId: d.id, title: d.title })),
-        total: documents.length,
+        titles: recent.map((d) => ({ docId: d.id, title: d.title })),
+        total,
       };
     }
     return covered;
@@ -220,8 +231,9 @@ export function createQaService(deps: QaServiceDeps): QaService {
   const corpusLanguage = (): string => {
     if (dominant?.version !== store.corpusVersion) {
       const counts = new Map<string, number>();
-      for (const d of store.listDocuments()) counts.set(d.language, (counts.get(d.language) ?? 0) + 1);
-      const language = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'fr';
+      for (const d of store.documents()) counts.set(d.language, (counts.get(d.language) ?? 0) + 1);
+      const language =
+        [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]?.[0] ?? 'fr';
       dominant = { version: store.corpusVersion, language };
     }
     return dominant.language;
@@ -449,8 +461,8 @@ export function createQaService(deps: QaServiceDeps): QaService {
 
   /** Whether writing `name` would overwrite the file of another document, or a file the index does not hold. */
   const fileTaken = (name: string, ownerId: string): boolean => {
-    const owner = store.listDocuments().find((d) => d.path === name);
-    return owner ? owner.id !== ownerId : existsSync(join(options.corpusDir, name));
+    for (const d of store.documents()) if (d.path === name) return d.id !== ownerId;
+    return existsSync(join(options.corpusDir, name));
   };
   /** `id`, or `id-2`, `id-3`, ... : the first that names neither a stored document nor an existing file. */
   const uniqueId = (id: string, extension: string) => {

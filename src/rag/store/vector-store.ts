@@ -282,6 +282,11 @@ export class HnswVectorStore extends VectorStore {
     return this.currentManifest;
   }
 
+  /** Documents currently served, in no particular order: neither sorted nor copied (see {@link listDocuments}). */
+  documents(): IterableIterator<StoredDocument> {
+    return this.snapshot.documents.values();
+  }
+
   /** Documents currently served, sorted by id (sorted once per snapshot; the array is a copy). */
   listDocuments(): StoredDocument[] {
     const snapshot = this.snapshot;
