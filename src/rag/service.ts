@@ -34,6 +34,7 @@ import { fuseRetrievals, retrieve } from './retrieval/hybrid.js';
 import type { HnswVectorStore, SyncProgress, SyncReport } from './store/vector-store.js';
 import type { StoredDocument } from './store/database.js';
 import { detectLanguage } from './text/language.js';
+import { createPacer } from './pacing.js';
 import type { Language, LoadFailure, SourceDocument } from './types.js';
 
 export type {
@@ -420,16 +421,26 @@ export function createQaService(deps: QaServiceDeps): QaService {
 
   async function refresh(onProgress?: (p: SyncProgress) => void): Promise<RefreshResult> {
     return exclusive(async () => {
+      const byPath = new Map<string, StoredDocument>();
+      const pacer = createPacer();
+      for (const d of store.documents()) {
+        byPath.set(d.path, d);
+        await pacer.tick();
+      }
       const { documents, failures } = await loadCorpus(options.corpusDir, {
         logger,
         cache: parseCache,
+        indexed: (file) => byPath.get(file),
         ...(deps.corpusReader ? { reader: deps.corpusReader } : {}),
       });
+      // Not held while the change is indexed.
+      byPath.clear();
       let kept: StoredDocument[] = [];
       if (failures.length > 0) {
         const failedPaths = new Set(failures.map((f) => f.file));
         const loadedIds = new Set(documents.map((d) => d.id));
-        kept = store.listDocuments().filter((d) => failedPaths.has(d.path) && !loadedIds.has(d.id));
+        for (const d of store.documents()) if (failedPaths.has(d.path) && !loadedIds.has(d.id)) kept.push(d);
+        kept.sort((a, b) => (a.id < b.id ? -1 : 1));
       }
       for (const doc of kept)
         logger.warn(

@@ -1,5 +1,5 @@
-export { loadCorpus, MAX_DOCUMENT_BYTES, type ParseCache } from './load.js';
-export { CorpusReaderPool, type CorpusReader } from './reader-pool.js';
+export { loadCorpus, MAX_DOCUMENT_BYTES, type IndexedLookup, type ParseCache } from './load.js';
+export { CorpusReaderPool, type CorpusReader, type ReadOptions } from './reader-pool.js';
 export {
   isSupportedFile,
   parseDocument,

@@ -1,21 +1,30 @@
 import { availableParallelism } from 'node:os';
 import { siblingModule, WorkerClient } from '../workers.js';
-import type { FileReading, ParseCache, ReadResult } from './load.js';
+import type { SourceDocument } from '../types.js';
+import {
+  fromIndexed,
+  type FileReading,
+  type IndexedLookup,
+  type ParseCache,
+  type ReadResult,
+} from './load.js';
+
+/** What {@link CorpusReader.read} may use besides the files. */
+export interface ReadOptions {
+  /** Filled as {@link loadCorpus} fills it: an unchanged file's cached result is reused without reading it. */
+  cache?: ParseCache;
+  /** Reads one file on the calling thread: the reader may use it while its threads start. */
+  readHere?: (file: string) => Promise<ReadResult>;
+  /** The indexed document of a file: one that parses to its content comes back as it, its text not sent over. */
+  indexed?: IndexedLookup;
+}
 
 /** Reads and parses corpus files away from the event loop. */
 export interface CorpusReader {
   /** From how many files the reader is worth its messages; a smaller corpus is read on the calling thread. */
   readonly minFiles: number;
-  /**
-   * Reads `files` of `dir` (paths relative to it), results in the same order, filling `cache` as the loader does.
-   * `readHere` reads one file on the calling thread: the reader may use it while its threads start.
-   */
-  read(
-    dir: string,
-    files: readonly string[],
-    cache?: ParseCache,
-    readHere?: (file: string) => Promise<ReadResult>,
-  ): Promise<ReadResult[]>;
+  /** Reads `files` of `dir` (paths relative to it), results in the same order. */
+  read(dir: string, files: readonly string[], options?: ReadOptions): Promise<ReadResult[]>;
   close(): Promise<void>;
 }
 
@@ -47,12 +56,8 @@ export class CorpusReaderPool implements CorpusReader {
     return this.workers;
   }
 
-  async read(
-    dir: string,
-    files: readonly string[],
-    cache?: ParseCache,
-    readHere?: (file: string) => Promise<ReadResult>,
-  ): Promise<ReadResult[]> {
+  async read(dir: string, files: readonly string[], options: ReadOptions = {}): Promise<ReadResult[]> {
+    const { cache, readHere, indexed } = options;
     const results = new Array<ReadResult>(files.length);
     let next = 0;
     // Starting a reader thread takes 0.7 s (loading the parsers): until one answers, the event loop reads too.
@@ -67,9 +72,14 @@ export class CorpusReaderPool implements CorpusReader {
       while (next < files.length) {
         const from = next;
         next = Math.min(files.length, next + BATCH);
-        const batch = files.slice(from, next).map((file) => {
+        const known = files.slice(from, next).map((file) => indexed?.(file));
+        const batch = files.slice(from, next).map((file, i) => {
           const cached = cache?.get(file);
-          return cached ? { file, cached: { size: cached.size, mtimeMs: cached.mtimeMs } } : { file };
+          return {
+            file,
+            ...(cached ? { cached: { size: cached.size, mtimeMs: cached.mtimeMs } } : {}),
+            ...(known[i] ? { indexedHash: known[i].contentHash } : {}),
+          };
         });
         const readings = await worker.call<FileReading[]>({ dir, files: batch });
         this.ready = true;
@@ -79,8 +89,9 @@ export class CorpusReaderPool implements CorpusReader {
             results[from + i] = cache?.get(file)?.result ?? { reason: 'cannot read file (cache entry gone)' };
             return;
           }
-          results[from + i] = reading.result;
-          if ('size' in reading) cache?.set(file, { ...reading });
+          const result = 'asIndexed' in reading ? fromIndexed(known[i] as SourceDocument) : reading.result;
+          results[from + i] = result;
+          if ('size' in reading) cache?.set(file, { size: reading.size, mtimeMs: reading.mtimeMs, result });
         });
       }
     };

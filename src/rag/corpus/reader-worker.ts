@@ -7,6 +7,11 @@ lowerThreadPriority();
 
 /** Worker side of {@link CorpusReaderPool}: reads and parses a batch of files, synchronously. */
 serveRequests(
-  (request: { dir: string; files: { file: string; cached?: { size: number; mtimeMs: number } }[] }) =>
-    request.files.map(({ file, cached }) => readFileSyncForCorpus(request.dir, file, cached)),
+  (request: {
+    dir: string;
+    files: { file: string; cached?: { size: number; mtimeMs: number }; indexedHash?: string }[];
+  }) =>
+    request.files.map(({ file, cached, indexedHash }) =>
+      readFileSyncForCorpus(request.dir, file, cached, indexedHash),
+    ),
 );

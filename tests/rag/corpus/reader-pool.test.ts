@@ -21,9 +21,9 @@ describe('reading the corpus in reader threads', () => {
     const seen = { files: 0 };
     const reader: CorpusReader = {
       minFiles: 3,
-      read: (dir, files, cache) => {
+      read: (dir, files, options) => {
         seen.files += files.length;
-        return pool.read(dir, files, cache);
+        return pool.read(dir, files, options);
       },
       close: () => pool.close(),
     };
@@ -72,6 +72,41 @@ describe('reading the corpus in reader threads', () => {
     expect(cache.get('c.md')?.result).toEqual({ document: after.get('c') });
   });
 
+  it.each([
+    ['on the event loop', false],
+    ['in the reader threads', true],
+  ])('loads a file that parses to its indexed content as the indexed document, %s', async (_, threads) => {
+    const { reader } = counting();
+    for (const name of ['a', 'b', 'c'])
+      await writeFile(path.join(dir.path, `${name}.md`), `# Titre ${name}\n\nLe texte de ${name}.\n`);
+    const parsed = await loadCorpus(dir.path, { logger: createSilentLogger() });
+    // The index's copies are marked (a title no file has), to tell them from the files' parses; b's is outdated.
+    const stored = parsed.documents.map((d) => ({
+      ...d,
+      title: `indexed ${d.id}`,
+      ...(d.id === 'b' ? { contentHash: 'an older version' } : {}),
+      sentences: [],
+      indexedAt: '2026-01-01T00:00:00.000Z',
+    }));
+    const byPath = new Map(stored.map((d) => [d.path, d]));
+    const cache: ParseCache = new Map();
+    // A thread has answered once this returns: the files below are all read in the threads.
+    if (threads) await pool.read(dir.path, ['absent.md']);
+    const load = () =>
+      loadCorpus(dir.path, {
+        logger: createSilentLogger(),
+        cache,
+        indexed: (file) => byPath.get(file),
+        ...(threads ? { reader } : {}),
+      });
+    const { documents } = await load();
+    expect(documents.map((d) => d.title)).toEqual(['indexed a', 'Titre b', 'indexed c']);
+    const { sentences: _s, indexedAt: _i, ...fields } = stored[0] as (typeof stored)[number];
+    expect(documents[0]).toStrictEqual(fields);
+    expect(documents[1]).toEqual(parsed.documents[1]);
+    expect((await load()).documents).toEqual(documents);
+  });
+
   it('reads on the event loop too while its threads start, and only in the threads once one has answered', async () => {
     const fresh = new CorpusReaderPool(2, 1);
     try {
@@ -85,12 +120,12 @@ describe('reading the corpus in reader threads', () => {
         const document = expected.documents.find((d) => d.path === file);
         return document ? { document } : { reason: 'unexpected file' };
       };
-      const first = await fresh.read(dir.path, files, undefined, readHere);
+      const first = await fresh.read(dir.path, files, { readHere });
       expect(here.calls).toBeGreaterThan(0);
       expect(here.calls).toBeLessThan(files.length);
       expect(first).toEqual(expected.documents.map((document) => ({ document })));
       here.calls = 0;
-      const second = await fresh.read(dir.path, files, undefined, readHere);
+      const second = await fresh.read(dir.path, files, { readHere });
       expect(here.calls).toBe(0);
       expect(second).toEqual(first);
     } finally {
