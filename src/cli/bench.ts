@@ -208,9 +208,11 @@ export async function runBenchWorker(): Promise<void> {
 
 function runInChild(task: BenchTask, script: string, maxOldSpaceMb: number): Promise<SystemResult> {
   const execArgv = [
-    ...process.execArgv.filter((a) => !/^--(max-old-space-size|expose-gc)/.test(a)),
+    ...process.execArgv.filter((a) => !/^--(max-old-space-size|expose-gc|no-memory-reducer)/.test(a)),
     `--max-old-space-size=${maxOldSpaceMb}`,
     '--expose-gc',
+    // As `npm start` runs the bot (see the README's performance section).
+    '--no-memory-reducer',
   ];
   const child = fork(script, ['--worker'], {
     execArgv,
