@@ -1,3 +1,5 @@
+import { ShardedMap, ShardedSet, type ShardKey } from './sharded-map.js';
+
 const REMOVED = Symbol('removed');
 /** Overlays below this size are never folded: copying them costs less than a new base. */
 const MIN_OVERLAY = 1024;
@@ -7,15 +9,19 @@ const MIN_OVERLAY = 1024;
  * shared base that is never written again, plus an overlay of the entries set or removed since. Queries hold one
  * version while the next is built.
  */
-export class LayeredMap<K, V> {
+export class LayeredMap<K extends ShardKey, V> {
   private constructor(
-    private readonly base: ReadonlyMap<K, V>,
+    private readonly base: ShardedMap<K, V>,
     private readonly overlay: ReadonlyMap<K, V | typeof REMOVED>,
     readonly size: number,
   ) {}
 
-  static of<K, V>(entries: Map<K, V> = new Map()): LayeredMap<K, V> {
-    return new LayeredMap(entries, new Map(), entries.size);
+  /** A first version holding `entries` (a sharded map is taken as the base, not copied: it must not change after). */
+  static of<K extends ShardKey, V>(
+    entries: ShardedMap<K, V> | Iterable<readonly [K, V]> = [],
+  ): LayeredMap<K, V> {
+    const base = entries instanceof ShardedMap ? entries : new ShardedMap(entries);
+    return new LayeredMap(base, new Map(), base.size);
   }
 
   get(key: K): V | undefined {
@@ -39,8 +45,12 @@ export class LayeredMap<K, V> {
     pause: () => Promise<void> | undefined = () => undefined,
   ): Promise<LayeredMap<K, V>> {
     if (set.length + remove.length > Math.max(MIN_OVERLAY, this.size / 4)) {
-      const removed = new Set(remove);
-      const base = new Map<K, V>();
+      const removed = new ShardedSet<K>();
+      for (const key of remove) {
+        removed.add(key);
+        await pause();
+      }
+      const base = new ShardedMap<K, V>();
       for (const [key, value] of this.entries()) {
         if (!removed.has(key)) base.set(key, value);
         await pause();
@@ -78,7 +88,7 @@ export class LayeredMap<K, V> {
   }
 
   private async flatten(pause: () => Promise<void> | undefined): Promise<LayeredMap<K, V>> {
-    const base = new Map<K, V>();
+    const base = new ShardedMap<K, V>();
     for (const [key, value] of this.entries()) {
       base.set(key, value);
       await pause();
