@@ -53,6 +53,26 @@ describe('LexicalIndex (BM25)', () => {
   });
 });
 
+describe('LexicalIndex removals', () => {
+  it('scores as an index built from the survivors only, once the added chunks fill more than one block of terms', () => {
+    // 40,000 chunks of 32 distinct words: 1.28M term ids, more than one 1M-entry block.
+    const text = (label: number) =>
+      Array.from({ length: 32 }, (_, w) => `mot${(label * 7 + w * 131) % 5000}x${w}`).join(' ');
+    const churned = new LexicalIndex();
+    const survivors = new LexicalIndex();
+    for (let label = 0; label < 40_000; label += 1) {
+      churned.add(label, text(label));
+      if (label % 3 !== 0) survivors.add(label, text(label));
+    }
+    for (let label = 0; label < 40_000; label += 3) churned.remove(label);
+    for (const query of ['mot10x0 mot141x1', 'mot4999x31', 'mot2500x12 mot7x0 mot4000x5', 'mot0x0']) {
+      const got = churned.query(query, 20, all);
+      expect(got.length).toBeGreaterThan(0);
+      expect(got).toEqual(survivors.query(query, 20, all));
+    }
+  });
+});
+
 describe('LexicalIndex serialisation', () => {
   it('gives back an index that answers every query identically, and that can still add and remove', async () => {
     const index = new LexicalIndex();
