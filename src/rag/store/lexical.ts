@@ -94,7 +94,11 @@ class AddedTerms {
   /** Number of ids of each slot: 0 for a slot with none here (loaded, removed or never added). */
   private countOf = new Int32Array(64);
 
-  set(slot: number, ids: Int32Array): void {
+  /** `first`: the first slot that can be added (those below were loaded), so the arrays hold added slots only. */
+  constructor(private readonly first = 0) {}
+
+  set(added: number, ids: Int32Array): void {
+    const slot = added - this.first;
     let block = this.blocks[this.blocks.length - 1];
     if (!block || this.used + ids.length > block.length) {
       block = new Int32Array(Math.max(TERM_BLOCK, ids.length));
@@ -112,15 +116,17 @@ class AddedTerms {
   }
 
   /** The ids of `slot` (a view, valid until the next {@link compact}), empty when it has none. */
-  get(slot: number): Int32Array {
-    const count = this.countOf[slot] ?? 0;
+  get(added: number): Int32Array {
+    const slot = added - this.first;
+    const count = slot < 0 ? 0 : (this.countOf[slot] ?? 0);
     if (count === 0) return NO_SLOTS;
     const offset = this.offsetOf[slot] as number;
     return (this.blocks[this.blockOf[slot] as number] as Int32Array).subarray(offset, offset + count);
   }
 
-  delete(slot: number): void {
-    if (slot < this.countOf.length) this.countOf[slot] = 0;
+  delete(added: number): void {
+    const slot = added - this.first;
+    if (slot >= 0 && slot < this.countOf.length) this.countOf[slot] = 0;
   }
 
   /** Copies the ids of the slots still held into new blocks, dropping the old ones. */
@@ -129,11 +135,14 @@ class AddedTerms {
     const { blockOf, offsetOf, countOf } = this;
     this.blocks = [];
     this.used = 0;
-    for (let slot = 0; slot < Math.min(slots, countOf.length); slot += 1) {
+    for (let slot = 0; slot < Math.min(slots - this.first, countOf.length); slot += 1) {
       const count = countOf[slot] as number;
       if (count === 0) continue;
       const offset = offsetOf[slot] as number;
-      this.set(slot, (old[blockOf[slot] as number] as Int32Array).subarray(offset, offset + count));
+      this.set(
+        slot + this.first,
+        (old[blockOf[slot] as number] as Int32Array).subarray(offset, offset + count),
+      );
       if (slot % 10_000 === 0) await pacer?.tick();
     }
   }
@@ -166,7 +175,7 @@ export class LexicalIndex {
    */
   private loadedTerms = NO_SLOTS;
   private loadedTermStart = new Int32Array(1);
-  private readonly addedTerms = new AddedTerms();
+  private addedTerms = new AddedTerms();
   private slots = 0;
   private aliveCount = 0;
   private totalLength = 0;
@@ -400,6 +409,7 @@ export class LexicalIndex {
       index.documentFrequency[id] = length;
     });
     index.loadedTerms = forward;
+    index.addedTerms = new AddedTerms(slotCount);
     index.loadedTermStart = start;
     let maxLabel = -1;
     for (let slot = 0; slot < slotCount; slot += 1) maxLabel = Math.max(maxLabel, labels[slot] as number);
