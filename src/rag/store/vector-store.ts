@@ -23,7 +23,7 @@ import { ShardedIndex, type GraphLayout, type IndexPoint } from './hnsw-shards.j
 import { LayeredMap } from './layered-map.js';
 import { ShardedMap, ShardedSet } from './sharded-map.js';
 import { loadHnswlib, type HnswlibBuildMode } from './hnswlib.js';
-import { databaseChecksum, openCheckedDatabase, walBytes } from './open-database.js';
+import { openCheckedDatabase, walBytes } from './open-database.js';
 import { LexicalIndex, type LexicalHit } from './lexical.js';
 import {
   CorpusHasher,
@@ -117,9 +117,14 @@ interface Snapshot {
   sorted?: StoredDocument[];
 }
 
-async function fileChecksum(path: string): Promise<FileChecksum> {
-  const [sha256, bytes] = await Promise.all([sha256File(path), stat(path).then((s) => s.size)]);
-  return { sha256, bytes };
+/** Files from this size are hashed by the database worker; smaller ones cost less than starting it. */
+const BACKGROUND_HASH_MIN_BYTES = 32 * 1024 * 1024;
+
+/** SHA-256 and size of a file written by a save: a large one is hashed in `background`, off the event loop. */
+async function fileChecksum(path: string, background: DatabaseWorker): Promise<FileChecksum> {
+  const bytes = (await stat(path)).size;
+  if (bytes >= BACKGROUND_HASH_MIN_BYTES) return background.checksum(path);
+  return { sha256: await sha256File(path), bytes };
 }
 
 function countChunks(records: ShardedMap<number, ChunkRecord>): ShardedMap<string, number> {
@@ -988,11 +993,14 @@ export class HnswVectorStore extends VectorStore {
         const file = graphFile(i);
         const path = join(this.dataDir, file);
         await publishAtomically(path, (temporary) => index.saveGraph(i, temporary));
-        const graph = { file, ...(await fileChecksum(path)) };
+        const graph = { file, ...(await fileChecksum(path, this.background)) };
         if (!index.projected) return graph;
         const vectors = vectorsFile(i);
         await publishAtomically(join(this.dataDir, vectors), (temporary) => index.saveVectors(i, temporary));
-        return { ...graph, vectors: { file: vectors, ...(await fileChecksum(join(this.dataDir, vectors))) } };
+        return {
+          ...graph,
+          vectors: { file: vectors, ...(await fileChecksum(join(this.dataDir, vectors), this.background)) },
+        };
       }),
     );
     const lexicalParts = await this.lexical.serialize(createPacer());
@@ -1001,7 +1009,7 @@ export class HnswVectorStore extends VectorStore {
     // a large log is copied and fsynced in a worker, off the event loop.
     if ((await walBytes(this.db.path)) > 8 * 1024 * 1024) await this.background.checkpoint();
     else this.db.checkpoint();
-    const database = { ...(await databaseChecksum(this.db.path)), generation };
+    const database = { ...(await fileChecksum(this.db.path, this.background)), generation };
     const manifest: IndexManifest = {
       formatVersion: 3,
       embedder: { id: this.embeddings.id, dimensions: this.embeddings.dimensions },

@@ -1,7 +1,10 @@
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DatabaseWorker } from '../../../src/rag/store/background-database.js';
 import { CorpusDatabase, type CorpusChange, type StoredDocument } from '../../../src/rag/store/database.js';
+import { sha256File } from '../../../src/rag/store/atomic-file.js';
 import { walBytes } from '../../../src/rag/store/open-database.js';
 import { makeDocument, temporaryDirectory } from '../../helpers/documents.js';
 
@@ -80,6 +83,15 @@ describe('DatabaseWorker', () => {
     await worker.apply(change(10, 5, 2, { generation: '3' }));
     expect(db.countChunks()).toBe(40);
     expect(db.getMeta().generation).toBe('3');
+  });
+
+  it('hashes a file as the event loop does, across its read buffer, and rejects a missing one but keeps serving', async () => {
+    const path = join(dir.path, 'graph.bin');
+    await writeFile(path, randomBytes(2_500_003));
+    expect(await worker.checksum(path)).toEqual({ sha256: await sha256File(path), bytes: 2_500_003 });
+    await expect(worker.checksum(join(dir.path, 'missing.bin'))).rejects.toThrow(/ENOENT/);
+    await worker.apply(change(0, 2, 2, { generation: '1' }));
+    expect(db.countChunks()).toBe(4);
   });
 
   it('checkpoints the log its writes left', async () => {
