@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
-import { yieldToEventLoop } from '../pacing.js';
 
 /** A temporary path next to `target`, unique to this process and call. */
 export function temporaryPathFor(target: string): string {
@@ -73,17 +72,5 @@ export async function sha256File(path: string): Promise<string> {
   } finally {
     await handle.close();
   }
-  return hash.digest('hex');
-}
-
-/** SHA-256 of bytes in memory, hashed a megabyte at a time with the event loop running in between. */
-export async function sha256Bytes(bytes: Uint8Array | readonly Uint8Array[]): Promise<string> {
-  const hash = createHash('sha256');
-  const slice = 1 << 20;
-  for (const part of bytes instanceof Uint8Array ? [bytes] : bytes)
-    for (let at = 0; at < part.length; at += slice) {
-      hash.update(part.subarray(at, at + slice));
-      await yieldToEventLoop();
-    }
   return hash.digest('hex');
 }

@@ -77,6 +77,9 @@ function grow<T extends Int32Array | Float32Array | Uint8Array>(
   return bigger;
 }
 
+/** Bytes per slice that {@link LexicalIndex.writeTo} hands to its sink. */
+const WRITE_SLICE_BYTES = 1 << 20;
+
 /** Entries per block of {@link AddedTerms}: 4 MB, filled once and never copied. */
 const TERM_BLOCK = 1 << 20;
 
@@ -275,16 +278,26 @@ export class LexicalIndex {
    * (slots, lengths, posting lists). Removed chunks are compacted away first.
    */
   async serialize(pacer?: Pacer): Promise<Buffer[]> {
+    const parts: Buffer[] = [];
+    await this.writeTo(async (bytes) => {
+      parts.push(Buffer.from(bytes));
+    }, pacer);
+    return parts;
+  }
+
+  /**
+   * Writes {@link serialize}'s bytes to `sink` in slices of at most 1 MB, most of them from one reused buffer (a
+   * slice is only valid until `sink`'s promise settles). At 1M chunks the file is 285 MB: built as whole typed
+   * arrays, 200 MB of memory outside the heap appeared at once, and V8 answered with a full collection whose
+   * marking had barely started, holding the event loop 600-880 ms.
+   */
+  async writeTo(sink: (bytes: Uint8Array) => Promise<void>, pacer?: Pacer): Promise<void> {
     await this.compact(pacer);
     const newSlot = new Int32Array(this.slots).fill(-1);
-    const labels = new Int32Array(this.aliveCount);
-    const lengths = new Float32Array(this.aliveCount);
     let live = 0;
     for (let slot = 0; slot < this.slots; slot += 1) {
       if (this.alive[slot] !== 1) continue;
       newSlot[slot] = live;
-      labels[live] = this.labelOfSlot[slot] as number;
-      lengths[live] = this.lengthOfSlot[slot] as number;
       live += 1;
       if (live % 10_000 === 0) await pacer?.tick();
     }
@@ -311,34 +324,55 @@ export class LexicalIndex {
       `{"version":1,"terms":[${termParts.join(',')}],"slots":${live},"totalLength":${this.totalLength}}`,
       'utf8',
     );
-    const postingSlots = new Int32Array(total);
-    const postingTfs = new Uint16Array(total);
-    let at = 0;
-    for (const list of this.postings) {
-      for (let i = 0; i < list.loadedLength; i += 1) {
-        postingSlots[at] = newSlot[list.loadedSlots[i] as number] as number;
-        postingTfs[at] = list.loadedTfs[i] as number;
-        at += 1;
-      }
-      for (let i = 0; i < list.length; i += 1) {
-        postingSlots[at] = newSlot[list.slots[i] as number] as number;
-        postingTfs[at] = list.tfs[i] as number;
-        at += 1;
-      }
+    await sink(new Uint8Array(Int32Array.from([header.length, live, listLengths.length, total]).buffer));
+    await sink(header);
+    await sink(new Uint8Array((4 - (header.length % 4)) % 4));
+
+    const buffer = new ArrayBuffer(WRITE_SLICE_BYTES);
+    const ints = new Int32Array(buffer);
+    const floats = new Float32Array(buffer);
+    const shorts = new Uint16Array(buffer);
+    let used = 0;
+    const flush = async (bytesPerEntry: number) => {
+      if (used > 0) await sink(new Uint8Array(buffer, 0, used * bytesPerEntry));
+      used = 0;
       await pacer?.tick();
+    };
+    for (let slot = 0; slot < this.slots; slot += 1) {
+      if (this.alive[slot] !== 1) continue;
+      ints[used++] = this.labelOfSlot[slot] as number;
+      if (used === ints.length) await flush(4);
     }
-    const sizes = Int32Array.from([header.length, labels.length, listLengths.length, total]);
-    // The parts, in file order, without copying them into one buffer (hundreds of MB at a million chunks).
-    return [
-      Buffer.from(sizes.buffer),
-      header,
-      Buffer.alloc((4 - (header.length % 4)) % 4),
-      Buffer.from(labels.buffer),
-      Buffer.from(lengths.buffer),
-      Buffer.from(listLengths.buffer),
-      Buffer.from(postingSlots.buffer),
-      Buffer.from(postingTfs.buffer),
-    ];
+    await flush(4);
+    for (let slot = 0; slot < this.slots; slot += 1) {
+      if (this.alive[slot] !== 1) continue;
+      floats[used++] = this.lengthOfSlot[slot] as number;
+      if (used === floats.length) await flush(4);
+    }
+    await flush(4);
+    await sink(new Uint8Array(listLengths.buffer));
+    for (const list of this.postings) {
+      for (const [slots, length] of [
+        [list.loadedSlots, list.loadedLength],
+        [list.slots, list.length],
+      ] as const)
+        for (let i = 0; i < length; i += 1) {
+          ints[used++] = newSlot[slots[i] as number] as number;
+          if (used === ints.length) await flush(4);
+        }
+    }
+    await flush(4);
+    for (const list of this.postings) {
+      for (const [tfs, length] of [
+        [list.loadedTfs, list.loadedLength],
+        [list.tfs, list.length],
+      ] as const)
+        for (let i = 0; i < length; i += 1) {
+          shorts[used++] = tfs[i] as number;
+          if (used === shorts.length) await flush(2);
+        }
+    }
+    await flush(2);
   }
 
   /** Rebuilds an index from {@link serialize}'s bytes; throws on bytes that do not hold one. */

@@ -1,5 +1,5 @@
 import { createHash, hash } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Document, type DocumentInterface } from '@langchain/core/documents';
@@ -9,7 +9,7 @@ import { createPacer, yieldToEventLoop } from '../pacing.js';
 import { CHUNKER_VERSION, chunkDocument } from '../chunking/index.js';
 import type { VerbatimEmbeddings } from '../embeddings/types.js';
 import type { Chunk, ChunkRecord, Sentence, SourceDocument } from '../types.js';
-import { publishAtomically, sha256Bytes, sha256File } from './atomic-file.js';
+import { publishAtomically, sha256File } from './atomic-file.js';
 import { DatabaseWorker } from './background-database.js';
 import {
   sentenceSpans,
@@ -986,6 +986,25 @@ export class HnswVectorStore extends VectorStore {
     return report;
   }
 
+  /** Writes the BM25 file slice by slice (see {@link LexicalIndex.writeTo}), hashing it as it goes. */
+  private async writeLexical(): Promise<{ sha256: string; bytes: number }> {
+    const digest = createHash('sha256');
+    let bytes = 0;
+    await publishAtomically(this.paths.lexical, async (temporary) => {
+      const file = await open(temporary, 'w');
+      try {
+        await this.lexical.writeTo(async (slice) => {
+          digest.update(slice);
+          bytes += slice.length;
+          await file.writeFile(slice);
+        }, createPacer());
+      } finally {
+        await file.close();
+      }
+    });
+    return { sha256: digest.digest('hex'), bytes };
+  }
+
   private async persist(generation: number): Promise<void> {
     const index = this.index;
     const graphs: IndexManifest['graphs'] = await Promise.all(
@@ -1003,8 +1022,7 @@ export class HnswVectorStore extends VectorStore {
         };
       }),
     );
-    const lexicalParts = await this.lexical.serialize(createPacer());
-    await publishAtomically(this.paths.lexical, (temporary) => writeFile(temporary, lexicalParts));
+    const lexical = await this.writeLexical();
     // Fold the write-ahead log back (after a bulk change it is as large as the data) before the database is hashed;
     // a large log is copied and fsynced in a worker, off the event loop.
     if ((await walBytes(this.db.path)) > 8 * 1024 * 1024) await this.background.checkpoint();
@@ -1026,10 +1044,7 @@ export class HnswVectorStore extends VectorStore {
       generation,
       builtAt: new Date().toISOString(),
       graphs,
-      lexical: {
-        sha256: await sha256Bytes(lexicalParts),
-        bytes: lexicalParts.reduce((sum, part) => sum + part.length, 0),
-      },
+      lexical,
       database,
     };
     await writeManifest(this.paths.manifest, manifest);

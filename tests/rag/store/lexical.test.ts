@@ -74,6 +74,23 @@ describe('LexicalIndex removals', () => {
 });
 
 describe('LexicalIndex serialisation', () => {
+  it('writes its file in slices of at most 1 MB that load back into the same index', async () => {
+    const index = new LexicalIndex();
+    for (let label = 0; label < 60_000; label += 1)
+      index.add(label, `mot${label % 977} terme${label % 131} enquête ${label % 7 ? 'Azure' : 'Nimbus'}`);
+    for (let label = 0; label < 60_000; label += 9) index.remove(label);
+    const slices: Buffer[] = [];
+    await index.writeTo(async (slice) => {
+      slices.push(Buffer.from(slice));
+    });
+    expect(Math.max(...slices.map((b) => b.length))).toBeLessThanOrEqual(1 << 20);
+    expect(slices.filter((b) => b.length === 1 << 20).length).toBeGreaterThan(0);
+    const loaded = LexicalIndex.deserialize(Buffer.concat(slices));
+    for (const query of ['mot12 Nimbus', 'terme7 enquête', 'Azure mot976'])
+      expect(loaded.query(query, 25, all)).toEqual(index.query(query, 25, all));
+    expect(loaded.size).toBe(index.size);
+  });
+
   it('gives back an index that answers every query identically, and that can still add and remove', async () => {
     const index = new LexicalIndex();
     const words = [
