@@ -72,8 +72,9 @@ export class CorpusReaderPool implements CorpusReader {
       while (next < files.length) {
         const from = next;
         next = Math.min(files.length, next + BATCH);
-        const known = files.slice(from, next).map((file) => indexed?.(file));
-        const batch = files.slice(from, next).map((file, i) => {
+        const names = files.slice(from, next);
+        const known = names.map((file) => indexed?.(file));
+        const batch = names.map((file, i) => {
           const cached = cache?.get(file);
           return {
             file,
@@ -84,7 +85,7 @@ export class CorpusReaderPool implements CorpusReader {
         const readings = await worker.call<FileReading[]>({ dir, files: batch });
         this.ready = true;
         readings.forEach((reading, i) => {
-          const file = files[from + i] as string;
+          const file = names[i] as string;
           if ('unchanged' in reading) {
             results[from + i] = cache?.get(file)?.result ?? { reason: 'cannot read file (cache entry gone)' };
             return;
