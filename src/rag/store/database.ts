@@ -275,14 +275,17 @@ export class CorpusDatabase {
   }
 
   /**
-   * Every chunk, ordered by label. With `vectors: false` the vector column is not read (an empty array stands in):
-   * loading the served records needs the texts, not 1 KB of vector per chunk.
+   * Every chunk, ordered by label. With `vectors: false` the vector column is not read (an empty array stands in),
+   * with `texts: false` the text column is not either (an empty string): loading the served records needs neither 1
+   * KB of vector per chunk nor the texts, which are slices of their documents'.
    */
-  *iterateChunks(options: { vectors?: boolean } = {}): IterableIterator<StoredChunk> {
-    const columns =
-      options.vectors === false
-        ? 'label, id, doc_id, idx, start, "end", text, first_sentence, last_sentence, text_hash, NULL AS vector'
-        : '*';
+  *iterateChunks(options: { vectors?: boolean; texts?: boolean } = {}): IterableIterator<StoredChunk> {
+    const columns = [
+      'label, id, doc_id, idx, start, "end"',
+      options.texts === false ? "'' AS text" : 'text',
+      'first_sentence, last_sentence, text_hash',
+      options.vectors === false ? 'NULL AS vector' : 'vector',
+    ].join(', ');
     for (const row of this.db
       .prepare(`SELECT ${columns} FROM chunks ORDER BY label`)
       .iterate() as IterableIterator<ChunkRow>) {

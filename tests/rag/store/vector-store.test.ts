@@ -119,6 +119,25 @@ describe('HnswVectorStore', () => {
     expect(await topDoc(second, 'surveillance des appels téléphoniques')).toBe('azure');
   });
 
+  it('serves the same passages after a restart, each the text of its document at its offsets', async () => {
+    const first = await open(base);
+    await first.sync([AZURE, RECIPE, FOOTBALL]);
+    const question = await base.embedQuery('la surveillance des appels et les services Azure');
+    const before = (await first.vectorSearch(question, 10)).map((h) => h.record);
+    await first.close();
+
+    const second = await open(base);
+    const after = (await second.vectorSearch(question, 10)).map((h) => h.record);
+    expect(after).toEqual(before);
+    expect(after).toHaveLength(3);
+    const texts = new Map([AZURE, RECIPE, FOOTBALL].map((d) => [d.id, d.text]));
+    for (const record of after) {
+      expect(record.text.length).toBeGreaterThan(0);
+      expect(record.text).toBe(texts.get(record.docId)?.slice(record.start, record.end));
+    }
+    expect(second.lexicalSearch('penalty stade', 1)[0]?.record.text).toContain('penalty');
+  });
+
   it('re-embeds only the changed passages of a changed document', async () => {
     const counting = countingEmbeddings(base);
     const store = await open(counting.embeddings, createSilentLogger());
