@@ -26,6 +26,7 @@ interface Shard {
   load(graph: SavedFile, vectors?: SavedFile): Promise<void>;
   save(path: string): Promise<void>;
   saveVectors(path: string): Promise<void>;
+  /** Adds the points; the caller refills `labels` and `vectors` once the promise settles, so neither is kept. */
   add(labels: Float64Array, vectors: Float32Array): Promise<void>;
   search(query: Float32Array, k: number, visibleBelow: number): Promise<ShardHits>;
   markDelete(labels: number[]): Promise<number>;
@@ -104,10 +105,8 @@ class WorkerShard implements Shard {
     return this.call<void>({ op: 'saveVectors', path });
   }
   async add(labels: Float64Array, vectors: Float32Array) {
-    await this.call<number>({ op: 'add', labels, vectors }, [
-      labels.buffer as ArrayBuffer,
-      vectors.buffer as ArrayBuffer,
-    ]);
+    // Copied, not transferred: the caller refills the same arrays for the next batch.
+    await this.call<number>({ op: 'add', labels, vectors });
   }
   search(query: Float32Array, k: number, visibleBelow: number) {
     return this.call<ShardHits>({ op: 'search', query, k, visibleBelow });
@@ -212,16 +211,20 @@ export class ShardedIndex {
     await Promise.all(
       this.shards.map(async (shard, s) => {
         const group = groups[s] as IndexPoint[];
+        // One pair of arrays per graph, refilled for each batch: a new pair per batch made V8 start a full collection
+        // of the main heap every 64 MB of them (1 GB at a million points).
+        const size = Math.min(ADD_BATCH, group.length);
+        const labels = new Float64Array(size);
+        const vectors = new Float32Array(size * d);
         for (let from = 0; from < group.length; from += ADD_BATCH) {
-          const slice = group.slice(from, from + ADD_BATCH);
-          const labels = new Float64Array(slice.length);
-          const vectors = new Float32Array(slice.length * d);
-          slice.forEach((p, i) => {
+          const count = Math.min(ADD_BATCH, group.length - from);
+          for (let i = 0; i < count; i += 1) {
+            const p = group[from + i] as IndexPoint;
             labels[i] = p.label;
             vectors.set(p.vector, i * d);
-          });
-          await shard.add(labels, vectors);
-          done += slice.length;
+          }
+          await shard.add(labels.subarray(0, count), vectors.subarray(0, count * d));
+          done += count;
           onProgress?.(done);
         }
       }),
