@@ -7,7 +7,7 @@ import {
   type SavedFile,
   type ShardHits,
 } from './hnsw-shard.js';
-import { yieldToEventLoop } from '../pacing.js';
+import { createPacer, yieldToEventLoop } from '../pacing.js';
 
 /** A request to a graph kept in a worker thread. */
 export type ShardRequest =
@@ -206,7 +206,13 @@ export class ShardedIndex {
   async add(points: readonly IndexPoint[], onProgress?: (done: number) => void): Promise<void> {
     const d = this.dimensions;
     const groups = this.shards.map(() => [] as IndexPoint[]);
-    for (const p of points) groups[this.shardOf(p.label)]!.push(p);
+    // Paced: dealing a million points out to the graphs held the event loop 440-610 ms.
+    const pacer = createPacer();
+    for (const p of points) {
+      groups[this.shardOf(p.label)]!.push(p);
+      const pause = pacer.tick();
+      if (pause) await pause;
+    }
     let done = 0;
     await Promise.all(
       this.shards.map(async (shard, s) => {
