@@ -1,5 +1,5 @@
 import { siblingModule, WorkerClient, WorkerError } from '../workers.js';
-import type { CorpusChange } from './database.js';
+import { toDocumentInsert, type CorpusChange, type DocumentRows } from './database.js';
 import type { DatabaseRequest } from './database-worker.js';
 
 /** Rows (documents and chunks) sent to the worker per message while writing a change. */
@@ -57,10 +57,10 @@ export class DatabaseWorker {
           removeDocumentIds: removes.slice(i, i + ROWS_PER_MESSAGE),
           upsertDocuments: [],
         });
-      let slice: CorpusChange['upsertDocuments'] = [];
+      let slice: DocumentRows[] = [];
       let rows = 0;
       for (const upsert of change.upsertDocuments) {
-        slice.push(upsert);
+        slice.push({ document: toDocumentInsert(upsert.document), chunks: upsert.chunks });
         rows += 1 + upsert.chunks.length;
         if (rows >= ROWS_PER_MESSAGE) {
           await this.call({ op: 'write', removeDocumentIds: [], upsertDocuments: slice });

@@ -3,7 +3,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { lowerThreadPriority, serveRequests } from '../workers.js';
-import { configureConnection, prepareWriter, type CorpusChange } from './database.js';
+import { configureConnection, prepareWriter, type DocumentRows } from './database.js';
 
 /**
  * A request to the database worker: a checkpoint, a file's checksum, or one step of a corpus change written in one
@@ -13,7 +13,7 @@ export type DatabaseRequest =
   | { op: 'checkpoint' }
   | { op: 'checksum'; path: string }
   | { op: 'begin' }
-  | { op: 'write'; removeDocumentIds: string[]; upsertDocuments: CorpusChange['upsertDocuments'] }
+  | { op: 'write'; removeDocumentIds: string[]; upsertDocuments: DocumentRows[] }
   | { op: 'commit'; meta: Record<string, string> }
   | { op: 'rollback' };
 

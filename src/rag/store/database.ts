@@ -81,6 +81,7 @@ export function withSentenceSpans(
   document: Omit<StoredDocument, 'sentences'>,
   spans: Int32Array,
 ): StoredDocument {
+  Object.defineProperty(document, SPANS, { value: spans });
   return Object.defineProperty(document, 'sentences', {
     enumerable: true,
     configurable: true,
@@ -94,6 +95,42 @@ export function withSentenceSpans(
       return sentences;
     },
   }) as StoredDocument;
+}
+
+const SPANS = Symbol('sentence spans');
+
+/** A document as its row is written: its sentences as the JSON of their offsets. */
+export type DocumentInsert = Omit<StoredDocument, 'sentences'> & { sentences: string };
+
+/** The rows of one document of a corpus change, as the writer takes them. */
+export interface DocumentRows {
+  document: DocumentInsert;
+  chunks: StoredChunk[];
+}
+
+/**
+ * The row of a document, built from the offsets {@link withSentenceSpans} keeps without making the sentence objects:
+ * a plain object, which a message to the database worker copies on V8's fast path (a document with its `sentences`
+ * getter took the slow one, and made every sentence on the way).
+ */
+export function toDocumentInsert(document: StoredDocument): DocumentInsert {
+  const spans = (document as { [SPANS]?: Int32Array })[SPANS] ?? sentenceSpans(document.sentences);
+  const pairs: string[] = [];
+  for (let i = 0; i + 1 < spans.length; i += 2) pairs.push(`[${spans[i]},${spans[i + 1]}]`);
+  return {
+    id: document.id,
+    title: document.title,
+    language: document.language,
+    source: document.source,
+    url: document.url,
+    date: document.date,
+    text: document.text,
+    contentHash: document.contentHash,
+    path: document.path,
+    indexedAt: document.indexedAt,
+    size: document.size,
+    sentences: `[${pairs.join(',')}]`,
+  };
 }
 
 /** `sentences` as the offsets {@link withSentenceSpans} keeps. */
@@ -163,7 +200,7 @@ export function configureConnection(db: Database.Database): void {
 /** The statements of a corpus change on one connection; the caller owns the transaction around them. */
 export function prepareWriter(db: Database.Database): {
   remove(ids: readonly string[]): void;
-  upsert(upserts: CorpusChange['upsertDocuments']): void;
+  upsert(upserts: readonly DocumentRows[]): void;
   setMeta(meta: Record<string, string>): void;
 } {
   const deleteDocument = db.prepare('DELETE FROM documents WHERE id = ?');
@@ -185,10 +222,7 @@ export function prepareWriter(db: Database.Database): {
     upsert(upserts) {
       for (const { document, chunks } of upserts) {
         deleteDocument.run(document.id);
-        insertDocument.run({
-          ...document,
-          sentences: JSON.stringify(document.sentences.map((s) => [s.start, s.end])),
-        });
+        insertDocument.run(document);
         for (const chunk of chunks) {
           insertChunk.run({
             ...chunk,
@@ -353,7 +387,7 @@ export class CorpusDatabase {
         await counted(1);
       }
       for (const upsert of change.upsertDocuments) {
-        writer.upsert([upsert]);
+        writer.upsert([{ document: toDocumentInsert(upsert.document), chunks: upsert.chunks }]);
         await counted(1 + upsert.chunks.length);
       }
       writer.setMeta(change.meta);

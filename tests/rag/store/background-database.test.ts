@@ -3,7 +3,13 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DatabaseWorker } from '../../../src/rag/store/background-database.js';
-import { CorpusDatabase, type CorpusChange, type StoredDocument } from '../../../src/rag/store/database.js';
+import {
+  CorpusDatabase,
+  sentenceSpans,
+  withSentenceSpans,
+  type CorpusChange,
+  type StoredDocument,
+} from '../../../src/rag/store/database.js';
 import { sha256File } from '../../../src/rag/store/atomic-file.js';
 import { walBytes } from '../../../src/rag/store/open-database.js';
 import { makeDocument, temporaryDirectory } from '../../helpers/documents.js';
@@ -70,6 +76,30 @@ describe('DatabaseWorker', () => {
     expect(first?.id).toBe('doc-0#0');
     expect([...(first?.vector ?? [])]).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     expect(db.labelsOfDocuments(['doc-499'])).toEqual(Array.from({ length: 9 }, (_, c) => 49_900 + c));
+  });
+
+  it('stores each document as given, its sentences whether kept as objects or as offsets', async () => {
+    const written = change(0, 300, 8, { generation: '1' });
+    for (const [i, upsert] of written.upsertDocuments.entries()) {
+      const { text } = upsert.document;
+      const sentences = Array.from({ length: 8 }, (_, s) => {
+        const start = (text.length / 8) * s;
+        const end = start + text.length / 8 - 1;
+        return { index: s, start, end, text: text.slice(start, end) };
+      });
+      const { sentences: _, ...rest } = upsert.document;
+      upsert.document =
+        i % 2 === 0 ? { ...rest, sentences } : withSentenceSpans({ ...rest }, sentenceSpans(sentences));
+    }
+    await worker.apply(written);
+    const stored = new Map(db.listDocuments().map((d) => [d.id, d]));
+    expect(stored.size).toBe(300);
+    for (const { document } of written.upsertDocuments) {
+      const read = stored.get(document.id);
+      expect(read?.sentences).toEqual(document.sentences);
+      expect(read?.sentences).toHaveLength(8);
+      expect({ ...read }).toEqual({ ...document });
+    }
   });
 
   it('keeps nothing of a change that fails in a late slice, and writes the next one', async () => {
