@@ -1,12 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CorpusReaderPool } from '../../src/rag/corpus/index.js';
 import { ParallelLocalEmbeddings } from '../../src/rag/embeddings/parallel.js';
-import { DatabaseWorker } from '../../src/rag/store/background-database.js';
-import { CorpusDatabase } from '../../src/rag/store/database.js';
 import { ShardedIndex } from '../../src/rag/store/hnsw-shards.js';
-import { temporaryDirectory } from '../helpers/documents.js';
 
 /** The nice value of each thread of this process, from /proc (field 19 of a task's stat line). */
 function threadNiceness(): number[] {
@@ -53,21 +49,6 @@ describe.runIf(process.platform === 'linux')('worker priority', () => {
       expect(threadNiceness().filter((n) => n === 10).length - before).toBe(4);
     } finally {
       await Promise.all([embeddings.close(), reader.close()]);
-    }
-  });
-
-  it('runs the database worker behind the event loop thread', async () => {
-    const dir = await temporaryDirectory();
-    const before = threadNiceness().filter((n) => n === 10).length;
-    const path = join(dir.path, 'corpus.sqlite');
-    new CorpusDatabase(path).close();
-    const background = new DatabaseWorker(path);
-    try {
-      await background.checkpoint();
-      expect(threadNiceness().filter((n) => n === 10).length - before).toBe(1);
-    } finally {
-      await background.close();
-      await dir.cleanup();
     }
   });
 });

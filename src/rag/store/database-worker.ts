@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { lowerThreadPriority, serveRequests } from '../workers.js';
+import { serveRequests } from '../workers.js';
 import { configureConnection, prepareWriter, type DocumentRows } from './database.js';
 
 /**
@@ -22,9 +22,6 @@ export type DatabaseRequest =
  * into the database file, and writes large corpus changes, so that neither the inserts nor the COMMIT run on the
  * event loop.
  */
-// Its work is background work too (a bulk change stored while the graphs build, checkpoints, checksums of a save): as
-// the other workers, it leaves a core to the event loop and V8's collector threads first.
-lowerThreadPriority();
 const db = new Database((workerData as { path: string }).path);
 configureConnection(db);
 const writer = prepareWriter(db);
