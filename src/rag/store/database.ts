@@ -72,6 +72,9 @@ interface ChunkRow {
   vector: Buffer | null;
 }
 
+/** Where {@link withSentenceSpans} keeps a document's offsets, out of sight of spreads and messages. */
+const SPANS = Symbol('sentence spans');
+
 /**
  * The document with its sentences kept as offsets in one typed array and made into objects only when read: a
  * million-chunk corpus holds three million sentences, and as objects (each with its text) they were most of what
@@ -96,8 +99,6 @@ export function withSentenceSpans(
     },
   }) as StoredDocument;
 }
-
-const SPANS = Symbol('sentence spans');
 
 /** A document as its row is written: its sentences as the JSON of their offsets. */
 export type DocumentInsert = Omit<StoredDocument, 'sentences'> & { sentences: string };

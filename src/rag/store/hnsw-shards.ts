@@ -217,8 +217,8 @@ export class ShardedIndex {
     await Promise.all(
       this.shards.map(async (shard, s) => {
         const group = groups[s] as IndexPoint[];
-        // One pair of arrays per graph, refilled for each batch: a new pair per batch made V8 start a full collection
-        // of the main heap every 64 MB of them (1 GB at a million points).
+        // One pair of arrays per graph, refilled for each batch: a new pair per batch was 1 GB of array buffers
+        // allocated on the event loop at a million points, each counted towards V8's external-memory collections.
         const size = Math.min(ADD_BATCH, group.length);
         const labels = new Float64Array(size);
         const vectors = new Float32Array(size * d);
