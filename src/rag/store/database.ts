@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { Chunk, Sentence, SourceDocument } from '../types.js';
+import { OffHeapTexts } from './off-heap-text.js';
 
 /** A document as stored, with the sentence spans the chunker found in it. */
 export interface StoredDocument extends SourceDocument {
@@ -305,8 +306,14 @@ export class CorpusDatabase {
     }[];
   }
 
+  /** Every document, their texts kept outside V8's heap (see {@link OffHeapTexts}). */
   listDocuments(): StoredDocument[] {
-    return (this.db.prepare('SELECT * FROM documents ORDER BY id').all() as DocumentRow[]).map(toDocument);
+    const documents = new OffHeapTexts<StoredDocument>();
+    for (const row of this.db
+      .prepare('SELECT * FROM documents ORDER BY id')
+      .iterate() as IterableIterator<DocumentRow>)
+      documents.add(toDocument(row));
+    return documents.finish();
   }
 
   /**

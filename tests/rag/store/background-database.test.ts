@@ -102,6 +102,31 @@ describe('DatabaseWorker', () => {
     }
   });
 
+  it('reads back documents whose texts are moved out of the heap, each with its own text and sentences', async () => {
+    const written = change(0, 300, 2, { generation: '1' });
+    for (const upsert of written.upsertDocuments) {
+      const text = `« ${upsert.document.id} » l’enquête a été menée. `.repeat(150);
+      const sentences = [0, 1, 2].map((s) => ({
+        index: s,
+        start: s * 10,
+        end: s * 10 + 9,
+        text: text.slice(s * 10, s * 10 + 9),
+      }));
+      upsert.document = { ...upsert.document, text, size: text.length, sentences };
+    }
+    expect(written.upsertDocuments.reduce((sum, u) => sum + u.document.text.length, 0)).toBeGreaterThan(
+      1 << 20,
+    );
+    await worker.apply(written);
+    const read = db.listDocuments();
+    expect(read.map((d) => d.id)).toEqual(written.upsertDocuments.map((u) => u.document.id).sort());
+    const byId = new Map(read.map((d) => [d.id, d]));
+    for (const { document } of written.upsertDocuments) {
+      expect(byId.get(document.id)?.text).toBe(document.text);
+      expect(byId.get(document.id)?.sentences).toEqual(document.sentences);
+    }
+  });
+
   it('keeps nothing of a change that fails in a late slice, and writes the next one', async () => {
     await worker.apply(change(0, 10, 3, { generation: '1' }));
     const failing = change(10, 600, 5, { generation: '2' });
