@@ -66,6 +66,20 @@ function keepAlive(slots: Int32Array, tfs: Uint16Array, length: number, alive: U
   return kept;
 }
 
+/** Whether two lists hold the same entries in the same parts (compared as bytes, at memory speed). */
+function samePostings(a: Postings, b: Postings): boolean {
+  if (a === b) return true;
+  if (a.loadedLength !== b.loadedLength || a.length !== b.length) return false;
+  const bytes = (array: Int32Array | Uint16Array, length: number) =>
+    Buffer.from(array.buffer, array.byteOffset, length * array.BYTES_PER_ELEMENT);
+  return (
+    bytes(a.loadedSlots, a.loadedLength).equals(bytes(b.loadedSlots, b.loadedLength)) &&
+    bytes(a.slots, a.length).equals(bytes(b.slots, b.length)) &&
+    bytes(a.loadedTfs, a.loadedLength).equals(bytes(b.loadedTfs, b.loadedLength)) &&
+    bytes(a.tfs, a.length).equals(bytes(b.tfs, b.length))
+  );
+}
+
 function grow<T extends Int32Array | Float32Array | Uint8Array>(
   array: T,
   needed: number,
@@ -468,6 +482,24 @@ export class LexicalIndex {
     return values;
   }
 
+  /**
+   * The posting list and BM25 weight (idf · (k1 + 1)) of each query term, a list shared by several terms scored once
+   * with their weights summed: a word and its cognate key (« chercheurs »: `chercheur` and `~cherch`) usually match
+   * the same chunks, and scoring both doubled the work of a query for the same sum.
+   */
+  private weightedLists(ids: readonly number[], n: number): { list: Postings; weight: number }[] {
+    const lists: { list: Postings; weight: number }[] = [];
+    for (const id of ids) {
+      const df = this.documentFrequency[id] as number;
+      const weight = Math.log(1 + (n - df + 0.5) / (df + 0.5)) * (K1 + 1);
+      const list = this.postings[id] as Postings;
+      const twin = lists.find((other) => samePostings(other.list, list));
+      if (twin) twin.weight += weight;
+      else lists.push({ list, weight });
+    }
+    return lists;
+  }
+
   query(text: string, k: number, visible: (label: number) => boolean): LexicalHit[] {
     if (this.aliveCount === 0 || k <= 0) return [];
     const ids = [...new Set(analyze(text))].flatMap((t) => {
@@ -485,11 +517,7 @@ export class LexicalIndex {
     const norms = this.lengthNorms();
     const alive = this.alive;
     let count = 0;
-    for (const id of ids) {
-      const df = this.documentFrequency[id] as number;
-      const idf = Math.log(1 + (n - df + 0.5) / (df + 0.5));
-      const weight = idf * (K1 + 1);
-      const list = this.postings[id] as Postings;
+    for (const { list, weight } of this.weightedLists(ids, n)) {
       for (let part = 0; part < 2; part += 1) {
         const slots = part === 0 ? list.loadedSlots : list.slots;
         const tfs = part === 0 ? list.loadedTfs : list.tfs;
