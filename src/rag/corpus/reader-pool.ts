@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { OffHeapTexts } from '../off-heap-text.js';
 import { siblingModule, WorkerClient } from '../workers.js';
 import type { SourceDocument } from '../types.js';
 import {
@@ -37,7 +38,8 @@ const HERE_CONCURRENCY = 32;
  * Worker threads that read corpus files with synchronous calls and parse them: on the event loop, 12,500 reads as
  * promises and their parsing took 2 s of one core while the other idled; two readers take 0.5 s, and the event loop
  * only receives documents. The threads start on the first large read and stay (idle, they do not keep the process
- * alive) until {@link close}.
+ * alive) until {@link close}. The texts of the documents parsed are moved out of V8's heap as they arrive (see
+ * {@link OffHeapTexts}): a million-chunk ingest holds them all until it is stored.
  */
 export class CorpusReaderPool implements CorpusReader {
   private readonly workers: WorkerClient[] = [];
@@ -59,6 +61,7 @@ export class CorpusReaderPool implements CorpusReader {
   async read(dir: string, files: readonly string[], options: ReadOptions = {}): Promise<ReadResult[]> {
     const { cache, readHere, indexed } = options;
     const results = new Array<ReadResult>(files.length);
+    const parsed = new OffHeapTexts<SourceDocument>();
     let next = 0;
     // Starting a reader thread takes 0.7 s (loading the parsers): until one answers, the event loop reads too.
     const here = async (): Promise<void> => {
@@ -92,6 +95,7 @@ export class CorpusReaderPool implements CorpusReader {
           }
           const result = 'asIndexed' in reading ? fromIndexed(known[i] as SourceDocument) : reading.result;
           results[from + i] = result;
+          if ('result' in reading && 'document' in result) parsed.add(result.document);
           if ('size' in reading) cache?.set(file, { size: reading.size, mtimeMs: reading.mtimeMs, result });
         });
       }
@@ -101,6 +105,7 @@ export class CorpusReaderPool implements CorpusReader {
       ...Array.from({ length: HERE_CONCURRENCY }, here),
       ...this.pool().flatMap((worker) => [run(worker), run(worker)]),
     ]);
+    parsed.finish();
     return results;
   }
 

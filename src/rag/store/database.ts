@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { Chunk, Sentence, SourceDocument } from '../types.js';
-import { OffHeapTexts } from './off-heap-text.js';
+import { OffHeapTexts } from '../off-heap-text.js';
 
 /** A document as stored, with the sentence spans the chunker found in it. */
 export interface StoredDocument extends SourceDocument {

@@ -50,6 +50,22 @@ describe('reading the corpus in reader threads', () => {
     expect(there.failures.length).toBeGreaterThan(0);
   });
 
+  it('loads a corpus of two million characters (texts moved out of the heap) as the event loop does', async () => {
+    const paragraph = (n: number) =>
+      `Microsoft a suspendu l’accès du ministère à « Azure » (dossier ${n}). L’enquête interne l’a établi.\n\n`;
+    for (let f = 0; f < 240; f += 1)
+      await writeFile(
+        path.join(dir.path, `article-${f}.md`),
+        `# Article ${f}\n\n${Array.from({ length: 100 }, (_, p) => paragraph(f * 100 + p)).join('')}`,
+      );
+    const { reader, seen } = counting();
+    const here = await loadCorpus(dir.path, { logger: createSilentLogger() });
+    const there = await loadCorpus(dir.path, { logger: createSilentLogger(), reader });
+    expect(seen.files).toBe(240);
+    expect(here.documents.reduce((sum, d) => sum + d.text.length, 0)).toBeGreaterThan(2 << 20);
+    expect(there.documents).toEqual(here.documents);
+  });
+
   it('reuses the cached result of a file whose size and time are unchanged, and reads a changed one again', async () => {
     const { reader } = counting();
     for (const name of ['a', 'b', 'c', 'd'])

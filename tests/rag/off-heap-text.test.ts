@@ -1,7 +1,7 @@
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { OffHeapTexts } from '../../../src/rag/store/off-heap-text.js';
+import { OffHeapTexts } from '../../src/rag/off-heap-text.js';
 
 const sample = (i: number, length: number): string => {
   const words = [
