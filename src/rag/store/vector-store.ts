@@ -871,7 +871,22 @@ export class HnswVectorStore extends VectorStore {
         c.vector = reusable.get(c.textHash) as Float32Array;
       }
       upserts.push({
-        document: withSentenceSpans({ ...doc, indexedAt, size: doc.text.length }, spans),
+        document: withSentenceSpans(
+          {
+            id: doc.id,
+            title: doc.title,
+            language: doc.language,
+            source: doc.source,
+            url: doc.url,
+            date: doc.date,
+            text: doc.text,
+            contentHash: doc.contentHash,
+            path: doc.path,
+            indexedAt,
+            size: doc.text.length,
+          },
+          spans,
+        ),
         chunks,
       });
       await pacer.tick();
