@@ -553,8 +553,11 @@ function pushBounded(heap: LexicalHit[], hit: LexicalHit, k: number): void {
     let i = heap.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if ((heap[parent] as LexicalHit).score <= (heap[i] as LexicalHit).score) break;
-      [heap[parent], heap[i]] = [heap[i] as LexicalHit, heap[parent] as LexicalHit];
+      const above = heap[parent] as LexicalHit;
+      const below = heap[i] as LexicalHit;
+      if (above.score <= below.score) break;
+      heap[parent] = below;
+      heap[i] = above;
       i = parent;
     }
     return;
@@ -570,7 +573,9 @@ function pushBounded(heap: LexicalHit[], hit: LexicalHit, k: number): void {
     if (right < heap.length && (heap[right] as LexicalHit).score < (heap[smallest] as LexicalHit).score)
       smallest = right;
     if (smallest === i) return;
-    [heap[smallest], heap[i]] = [heap[i] as LexicalHit, heap[smallest] as LexicalHit];
+    const moved = heap[i] as LexicalHit;
+    heap[i] = heap[smallest] as LexicalHit;
+    heap[smallest] = moved;
     i = smallest;
   }
 }
