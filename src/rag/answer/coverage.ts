@@ -9,8 +9,21 @@ const QUESTION_WORDS = new Set(
   ).split(' '),
 );
 
+/** {@link keysOf} by word: the same few thousand words come back in every passage scored. */
+const keyCache = new Map<string, { folded: string; keys: readonly string[] }>();
+const KEY_CACHE_LIMIT = 50_000;
+
 /** The match keys of one content word: stems in both languages, a cognate key, and glossary concepts. */
-function keysOf(word: string, folded: string): string[] {
+function keysOf(word: string, folded: string): readonly string[] {
+  const cached = keyCache.get(word);
+  if (cached?.folded === folded) return cached.keys;
+  const keys = computeKeys(word, folded);
+  if (keyCache.size >= KEY_CACHE_LIMIT) keyCache.clear();
+  keyCache.set(word, { folded, keys });
+  return keys;
+}
+
+function computeKeys(word: string, folded: string): string[] {
   return [
     `s:${stem(word, 'fr')}`,
     `s:${stem(word, 'en')}`,
@@ -41,10 +54,16 @@ export function contentWords(text: string): { word: string; keys: Set<string> }[
   return words;
 }
 
-/** All match keys of a text. */
+/**
+ * All match keys of a text: those of {@link contentWords}, without a set per word (a hyphenated name's merged keys
+ * are its parts' and its own, all of which are added here anyway).
+ */
 export function keySet(text: string): Set<string> {
   const keys = new Set<string>();
-  for (const w of contentWords(text)) for (const k of w.keys) keys.add(k);
+  forEachWord(text, (word, folded, joined) => {
+    if (!joined && (isStopword(folded) || QUESTION_WORDS.has(folded) || folded.length < 2)) return;
+    for (const k of keysOf(word, folded)) keys.add(k);
+  });
   return keys;
 }
 
