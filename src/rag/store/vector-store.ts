@@ -13,7 +13,7 @@ import { publishAtomically, sha256File } from './atomic-file.js';
 import { DatabaseWorker } from './background-database.js';
 import {
   sentenceSpans,
-  withSentenceSpans,
+  toStoredDocument,
   type CorpusDatabase,
   type StoredChunk,
   type StoredDocument,
@@ -871,22 +871,7 @@ export class HnswVectorStore extends VectorStore {
         c.vector = reusable.get(c.textHash) as Float32Array;
       }
       upserts.push({
-        document: withSentenceSpans(
-          {
-            id: doc.id,
-            title: doc.title,
-            language: doc.language,
-            source: doc.source,
-            url: doc.url,
-            date: doc.date,
-            text: doc.text,
-            contentHash: doc.contentHash,
-            path: doc.path,
-            indexedAt,
-            size: doc.text.length,
-          },
-          spans,
-        ),
+        document: toStoredDocument(doc, indexedAt, spans),
         chunks,
       });
       await pacer.tick();
