@@ -1,38 +1,39 @@
-import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
+import { stat } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parentPort, Worker } from 'node:worker_threads';
 
-/**
- * Starts a worker thread on a module next to the caller. From compiled JavaScript the module is loaded directly; from
- * TypeScript sources (development, tests, `tsx`) the worker first registers the tsx loader, resolved from this module
- * rather than the working directory, then imports the module.
- */
-export function startModuleWorker(url: URL, workerData: unknown): Worker {
-  if (!url.pathname.endsWith('.ts')) return new Worker(url, { workerData });
-  const tsx = import.meta.resolve('tsx/esm/api');
-  return new Worker(
-    `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); });`,
-    { eval: true, workerData },
-  );
-}
+/** Nice value of worker threads: see {@link startModuleWorker}. */
+export const WORKER_NICENESS = 10;
 
 /**
- * Lowers the scheduling priority of the calling thread (nice 10), for workers that build indexes for seconds or
- * minutes: on a machine with as many busy workers as cores, the event loop thread and V8's garbage-collection
- * helpers then get a core as soon as they need one, instead of a scavenge waiting behind a graph build (pauses of
- * 100-300 ms during a 1M-chunk ingest). Linux only, where a thread has its own nice value; best effort elsewhere.
- * Returns whether the priority was lowered.
+ * Lowers the scheduling priority of the thread that runs it (Linux, where a thread has its own nice value; best
+ * effort elsewhere), as the first statement of a worker, before any module is loaded: starting a worker compiles its
+ * modules for about 0.7 s, which at normal priority took a core from the event loop.
  */
-export function lowerThreadPriority(niceness = 10): boolean {
-  if (process.platform !== 'linux') return false;
+const lowerPriorityFirst = (niceness: number) => `if (process.platform === 'linux') {
   try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    if (!Number.isSafeInteger(tid) || tid <= 0) return false;
-    setPriority(tid, niceness);
-    return true;
-  } catch {
-    return false;
-  }
+    const tid = Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isSafeInteger(tid) && tid > 0) require('node:os').setPriority(tid, ${niceness});
+  } catch {}
+}
+`;
+
+/**
+ * Starts a worker thread on a module next to the caller, at a lower scheduling priority (nice
+ * {@link WORKER_NICENESS}): workers build indexes, embed and read for seconds or minutes, and on a machine with as
+ * many busy workers as cores the event loop thread and V8's garbage-collection helpers then get a core as soon as they
+ * need one, instead of a scavenge waiting behind a graph build (pauses of 100-300 ms during a 1M-chunk ingest). From
+ * compiled JavaScript the module is imported directly; from TypeScript sources (development, tests, `tsx`) the
+ * worker first registers the tsx loader, resolved from this module rather than the working directory.
+ */
+export function startModuleWorker(url: URL, workerData: unknown, niceness = WORKER_NICENESS): Worker {
+  const load = url.pathname.endsWith('.ts')
+    ? `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); });`
+    : `import(${JSON.stringify(url.href)});`;
+  // libuv's thread pool (the file, crypto and DNS work of every thread) starts on first use, from the thread that
+  // uses it, and its threads inherit that thread's nice value: started from this thread, it keeps this one's.
+  if (url.protocol === 'file:') stat(fileURLToPath(url), () => undefined);
+  return new Worker(`${lowerPriorityFirst(niceness)}${load}`, { eval: true, workerData });
 }
 
 /** The URL of a sibling module, with the extension the running code uses (`.ts` under tsx, `.js` compiled). */

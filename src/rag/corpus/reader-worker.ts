@@ -1,9 +1,6 @@
-import { lowerThreadPriority, serveRequests } from '../workers.js';
+import { serveRequests } from '../workers.js';
 import { readFileSyncForCorpus } from './load.js';
 
-// As the graph workers: a scavenge on the event loop waits for V8's helper threads, which must not queue behind two
-// busy readers.
-lowerThreadPriority();
 
 /** Worker side of {@link CorpusReaderPool}: reads and parses a batch of files, synchronously. */
 serveRequests(

@@ -1,9 +1,7 @@
 import { workerData } from 'node:worker_threads';
-import { lowerThreadPriority, serveRequests } from '../workers.js';
+import { serveRequests } from '../workers.js';
 import { LocalHashEmbeddings } from './local.js';
 
-// As the graph workers: the event loop and V8's collector threads get a core first.
-lowerThreadPriority();
 
 /** Worker side of {@link ParallelLocalEmbeddings}: embeds slices of texts into one transferable Float32Array. */
 const embedder = new LocalHashEmbeddings({ dimensions: (workerData as { dimensions: number }).dimensions });

@@ -1,10 +1,8 @@
 import { workerData } from 'node:worker_threads';
-import { lowerThreadPriority, serveRequests } from '../workers.js';
+import { serveRequests } from '../workers.js';
 import { GraphShard, type GraphParams } from './hnsw-shard.js';
 import type { ShardRequest } from './hnsw-shards.js';
 import { yieldToEventLoop } from '../pacing.js';
-
-lowerThreadPriority();
 
 /** Worker side of a graph kept off the main thread: one {@link GraphShard}, driven by {@link ShardRequest}s. */
 const shard = new GraphShard(workerData as GraphParams);
