@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { parentPort, Worker } from 'node:worker_threads';
 
 /** Nice value of worker threads: see {@link startModuleWorker}. */
-export const WORKER_NICENESS = 10;
+export const WORKER_NICENESS = 19;
 
 /**
  * Lowers the scheduling priority of the thread that runs it (Linux, where a thread has its own nice value; best
@@ -66,8 +66,8 @@ export class WorkerClient {
   private nextId = 0;
   private failure: Error | undefined;
 
-  constructor(url: URL, workerData: unknown) {
-    this.worker = startModuleWorker(url, workerData);
+  constructor(url: URL, workerData: unknown, niceness = WORKER_NICENESS) {
+    this.worker = startModuleWorker(url, workerData, niceness);
     this.worker.on('message', (reply: Reply) => {
       const waiter = this.pending.get(reply.id);
       this.pending.delete(reply.id);

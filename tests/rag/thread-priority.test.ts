@@ -1,8 +1,13 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CorpusReaderPool } from '../../src/rag/corpus/index.js';
 import { ParallelLocalEmbeddings } from '../../src/rag/embeddings/parallel.js';
+import { DatabaseWorker } from '../../src/rag/store/background-database.js';
+import { CorpusDatabase } from '../../src/rag/store/database.js';
 import { ShardedIndex } from '../../src/rag/store/hnsw-shards.js';
+import { temporaryDirectory } from '../helpers/documents.js';
 import { WORKER_NICENESS, WorkerClient } from '../../src/rag/workers.js';
 
 /** The nice value of each thread of this process, from /proc (field 19 of a task's stat line). */
@@ -19,7 +24,7 @@ function threadNiceness(): number[] {
 
 describe.runIf(process.platform === 'linux')('worker priority', () => {
   it('runs the graph-building workers behind the event loop thread', async () => {
-    const before = threadNiceness().filter((n) => n === 10).length;
+    const before = threadNiceness().filter((n) => n === WORKER_NICENESS).length;
     const index = ShardedIndex.create(
       { dimensions: 8, m: 8, efConstruction: 16, efSearch: 16 },
       { threads: 2 },
@@ -28,7 +33,7 @@ describe.runIf(process.platform === 'linux')('worker priority', () => {
       // A round trip to every worker: each has run its start-up code by then.
       await index.reset(100);
       // At least the two workers' threads (under tsx, each worker's module-loader thread inherits its nice value).
-      expect(threadNiceness().filter((n) => n === 10).length - before).toBeGreaterThanOrEqual(2);
+      expect(threadNiceness().filter((n) => n === WORKER_NICENESS).length - before).toBeGreaterThanOrEqual(2);
       expect(Number(readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1]?.split(' ')[16])).toBe(0);
     } finally {
       await index.close();
@@ -36,7 +41,7 @@ describe.runIf(process.platform === 'linux')('worker priority', () => {
   });
 
   it('runs the embedding and corpus reader workers behind the event loop thread too', async () => {
-    const before = threadNiceness().filter((n) => n === 10).length;
+    const before = threadNiceness().filter((n) => n === WORKER_NICENESS).length;
     const embeddings = new ParallelLocalEmbeddings({ dimensions: 16, threads: 2 });
     const reader = new CorpusReaderPool(2, 1);
     try {
@@ -48,7 +53,7 @@ describe.runIf(process.platform === 'linux')('worker priority', () => {
         Array.from({ length: 300 }, (_, i) => `missing-${i}.md`),
       );
       expect(results.every((r) => 'reason' in r && r.reason.includes('ENOENT'))).toBe(true);
-      expect(threadNiceness().filter((n) => n === 10).length - before).toBeGreaterThanOrEqual(4);
+      expect(threadNiceness().filter((n) => n === WORKER_NICENESS).length - before).toBeGreaterThanOrEqual(4);
     } finally {
       await Promise.all([embeddings.close(), reader.close()]);
     }
@@ -64,6 +69,23 @@ describe.runIf(process.platform === 'linux')('worker priority', () => {
       expect(await worker.call<number>({})).toBe(WORKER_NICENESS);
     } finally {
       await worker.close();
+    }
+  });
+
+  it('keeps the database worker at normal priority', async () => {
+    const dir = await temporaryDirectory();
+    const before = threadNiceness().filter((n) => n > 0).length;
+    const db = new CorpusDatabase(join(dir.path, 'corpus.sqlite'));
+    const worker = new DatabaseWorker(db.path);
+    try {
+      const path = join(dir.path, 'file');
+      await writeFile(path, 'abc');
+      expect((await worker.checksum(path)).bytes).toBe(3);
+      expect(threadNiceness().filter((n) => n > 0).length).toBe(before);
+    } finally {
+      await worker.close();
+      db.close();
+      await dir.cleanup();
     }
   });
 });
