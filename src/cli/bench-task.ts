@@ -38,6 +38,10 @@ export interface OperationMetrics {
   maxStallMs: number;
   /** What the operation was doing when its longest stall began (→ when it ended). */
   stallPhase: string;
+  /** Hypervisor steal time during the longest stall (see `withStallMonitor`). */
+  stallStealMs: number;
+  /** The longest stall during which no CPU reported steal time. */
+  maxQuietStallMs: number;
   documents: number;
   /** Chunks embedded (added) or dropped (removed) by the operation. */
   chunks: number;
@@ -69,6 +73,8 @@ export interface VerbatimRun {
     chunksPerSecond: number;
     maxStallMs: number;
     stallPhase: string;
+    stallStealMs: number;
+    maxQuietStallMs: number;
   };
   disk: { bytes: number; files: Record<string, number> };
   loadMs: number;

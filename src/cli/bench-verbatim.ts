@@ -154,7 +154,7 @@ async function measureVerbatim(
       change: (onProgress: (p: SyncProgress) => void) => Promise<SyncReport | RefreshResult>,
     ): Promise<OperationMetrics> => {
       const before = built.chunkCount;
-      const { result, ms, maxStallMs, stallPhase } = await withStallMonitor(
+      const { result, ms, maxStallMs, stallPhase, stallStealMs, maxQuietStallMs } = await withStallMonitor(
         (probe) => change(phaseTracker(probe)),
         name,
       );
@@ -163,6 +163,8 @@ async function measureVerbatim(
         ms,
         maxStallMs,
         stallPhase,
+        stallStealMs,
+        maxQuietStallMs,
         documents,
         chunks: Math.abs(built.chunkCount - before),
         ...stages,
@@ -199,6 +201,8 @@ async function measureVerbatim(
         chunksPerSecond: report.chunks / (totalMs / 1000),
         maxStallMs: ingest.maxStallMs,
         stallPhase: ingest.stallPhase,
+        stallStealMs: ingest.stallStealMs,
+        maxQuietStallMs: ingest.maxQuietStallMs,
       },
       disk,
       loadMs,

@@ -11,7 +11,14 @@ import {
   parseSize,
   writeCorpusFiles,
 } from '../../src/cli/bench-corpus.js';
-import { latencyStats, medianOfRuns, recallAtK, type Neighbors } from '../../src/cli/bench-stats.js';
+import {
+  latencyStats,
+  medianOfRuns,
+  parseStealMs,
+  recallAtK,
+  withStallMonitor,
+  type Neighbors,
+} from '../../src/cli/bench-stats.js';
 import { chunkCorpus } from '../../src/cli/bench-task.js';
 import { runBench, type BenchReport } from '../../src/cli/bench.js';
 import type { CliOutput } from '../../src/cli/io.js';
@@ -85,6 +92,47 @@ describe('bench corpus generator', () => {
 });
 
 describe('bench statistics', () => {
+  it("reads each CPU's steal time from /proc/stat, in milliseconds", () => {
+    const procStat = [
+      'cpu  100 0 50 900 3 0 1 12 0 0',
+      'cpu0 50 0 25 450 1 0 1 5 0 0',
+      'cpu1 50 0 25 450 2 0 0 7 0 0',
+      'intr 12345',
+    ].join('\n');
+    expect(parseStealMs(procStat)).toEqual([50, 70]);
+    expect(parseStealMs('')).toEqual([]);
+  });
+
+  it('tells a stall during which the hypervisor took a CPU from one it did not', async () => {
+    let steal = [100, 200];
+    const busy = (ms: number) => {
+      const until = performance.now() + ms;
+      while (performance.now() < until);
+    };
+    const report = await withStallMonitor(
+      async (probe) => {
+        const wait = () => new Promise((resolve) => setTimeout(resolve, 30));
+        probe.phase = 'stolen';
+        await wait();
+        busy(120);
+        steal = [140, 210];
+        await wait();
+        probe.phase = 'quiet';
+        await wait();
+        busy(40);
+        return 'done';
+      },
+      'start',
+      () => steal,
+    );
+    expect(report.result).toBe('done');
+    expect(report.maxStallMs).toBeGreaterThanOrEqual(100);
+    expect(report.stallPhase).toBe('stolen');
+    expect(report.stallStealMs).toBe(40);
+    expect(report.maxQuietStallMs).toBeGreaterThanOrEqual(25);
+    expect(report.maxQuietStallMs).toBeLessThan(report.maxStallMs);
+  });
+
   it('summarises repeated runs leaf by leaf with the median', () => {
     const runs = [
       { a: 1, b: { c: 10 }, name: 'x' },
@@ -200,6 +248,8 @@ describe('npm run bench on a tiny corpus', () => {
     expect(ingest.totalMs).toBeGreaterThanOrEqual(ingest.loadingMs);
     expect(ingest.chunksPerSecond).toBeGreaterThan(0);
     expect(ingest.maxStallMs).toBeGreaterThanOrEqual(0);
+    expect(ingest.stallStealMs).toBeGreaterThanOrEqual(0);
+    expect(ingest.maxQuietStallMs).toBeLessThanOrEqual(ingest.maxStallMs);
     expect(Object.keys(disk.files)).toEqual(
       expect.arrayContaining(['index-0.hnsw', 'corpus.sqlite', 'manifest.json']),
     );
