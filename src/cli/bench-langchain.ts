@@ -145,26 +145,14 @@ async function measureLangchain(
       added: InstanceType<typeof Document>[],
     ): Promise<OperationMetrics> => {
       let saveMs = 0;
-      const { ms, maxStallMs, stallPhase, stallStealMs, maxQuietStallMs } = await withStallMonitor(
-        async (probe) => {
-          await store.addDocuments(added);
-          probe.phase = 'save';
-          const saveStarted = performance.now();
-          await store.save(dir);
-          saveMs = performance.now() - saveStarted;
-        },
-        'addDocuments',
-      );
-      return {
-        ms,
-        maxStallMs,
-        stallPhase,
-        stallStealMs,
-        maxQuietStallMs,
-        documents,
-        chunks: added.length,
-        persistingMs: saveMs,
-      };
+      const { result: _, ...stall } = await withStallMonitor(async (probe) => {
+        await store.addDocuments(added);
+        probe.phase = 'save';
+        const saveStarted = performance.now();
+        await store.save(dir);
+        saveMs = performance.now() - saveStarted;
+      }, 'addDocuments');
+      return { ...stall, documents, chunks: added.length, persistingMs: saveMs };
     };
     const incremental = {
       addOne: await operation(1, one),

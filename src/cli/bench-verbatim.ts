@@ -154,21 +154,9 @@ async function measureVerbatim(
       change: (onProgress: (p: SyncProgress) => void) => Promise<SyncReport | RefreshResult>,
     ): Promise<OperationMetrics> => {
       const before = built.chunkCount;
-      const { result, ms, maxStallMs, stallPhase, stallStealMs, maxQuietStallMs } = await withStallMonitor(
-        (probe) => change(phaseTracker(probe)),
-        name,
-      );
+      const { result, ...stall } = await withStallMonitor((probe) => change(phaseTracker(probe)), name);
       const stages = 'stages' in result ? { stages: { ...result.stages } } : {};
-      return {
-        ms,
-        maxStallMs,
-        stallPhase,
-        stallStealMs,
-        maxQuietStallMs,
-        documents,
-        chunks: Math.abs(built.chunkCount - before),
-        ...stages,
-      };
+      return { ...stall, documents, chunks: Math.abs(built.chunkCount - before), ...stages };
     };
     const incremental = {
       addOne: await operation('upsert', 1, (progress) => built.upsert([one], progress)),
