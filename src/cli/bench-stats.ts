@@ -144,7 +144,7 @@ export interface StallReport<T> {
   stallPhase: string;
   /** Steal time during the longest stall, on the CPU that lost the most (0: the hypervisor took nothing). */
   stallStealMs: number;
-  /** The longest stall during which no CPU reported steal time: the stalls the process itself caused. */
+  /** The longest stall during which no CPU reported steal time (a pause the hypervisor does not explain). */
   maxQuietStallMs: number;
 }
 

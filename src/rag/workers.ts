@@ -33,7 +33,7 @@ export function startModuleWorker(url: URL, workerData: unknown, niceness = WORK
   // libuv's thread pool (the file, crypto and DNS work of every thread) starts on first use, from the thread that
   // uses it, and its threads inherit that thread's nice value: started from this thread, it keeps this one's.
   if (url.protocol === 'file:') stat(fileURLToPath(url), () => undefined);
-  return new Worker(`${lowerPriorityFirst(niceness)}${load}`, { eval: true, workerData });
+  return new Worker(`${niceness > 0 ? lowerPriorityFirst(niceness) : ''}${load}`, { eval: true, workerData });
 }
 
 /** The URL of a sibling module, with the extension the running code uses (`.ts` under tsx, `.js` compiled). */

@@ -1,7 +1,6 @@
 import { serveRequests } from '../workers.js';
 import { readFileSyncForCorpus } from './load.js';
 
-
 /** Worker side of {@link CorpusReaderPool}: reads and parses a batch of files, synchronously. */
 serveRequests(
   (request: {

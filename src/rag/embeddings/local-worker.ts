@@ -2,7 +2,6 @@ import { workerData } from 'node:worker_threads';
 import { serveRequests } from '../workers.js';
 import { LocalHashEmbeddings } from './local.js';
 
-
 /** Worker side of {@link ParallelLocalEmbeddings}: embeds slices of texts into one transferable Float32Array. */
 const embedder = new LocalHashEmbeddings({ dimensions: (workerData as { dimensions: number }).dimensions });
 serveRequests((texts: string[]) => {
