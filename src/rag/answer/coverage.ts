@@ -33,6 +33,10 @@ function computeKeys(word: string, folded: string): string[] {
   ];
 }
 
+/** Whether a word (folded) carries meaning: not a stopword, a question word or a single letter. */
+const isContentWord = (folded: string) =>
+  !isStopword(folded) && !QUESTION_WORDS.has(folded) && folded.length >= 2;
+
 /** The content words of a text with their match keys. Parts of hyphenated names count once, as the whole name. */
 export function contentWords(text: string): { word: string; keys: Set<string> }[] {
   const words: { word: string; folded: string; keys: Set<string> }[] = [];
@@ -48,7 +52,7 @@ export function contentWords(text: string): { word: string; keys: Set<string> }[
       words.push({ word, folded, keys: merged });
       return;
     }
-    if (isStopword(folded) || QUESTION_WORDS.has(folded) || folded.length < 2) return;
+    if (!isContentWord(folded)) return;
     words.push({ word, folded, keys: new Set(keysOf(word, folded)) });
   });
   return words;
@@ -61,7 +65,7 @@ export function contentWords(text: string): { word: string; keys: Set<string> }[
 export function keySet(text: string): Set<string> {
   const keys = new Set<string>();
   forEachWord(text, (word, folded, joined) => {
-    if (!joined && (isStopword(folded) || QUESTION_WORDS.has(folded) || folded.length < 2)) return;
+    if (!joined && !isContentWord(folded)) return;
     for (const k of keysOf(word, folded)) keys.add(k);
   });
   return keys;
