@@ -17,8 +17,9 @@ export async function runChat(
   prompt: () => void = () => undefined,
 ): Promise<number> {
   if (!(await ensureIndex(service, io))) return 1;
-  const docs = service.listDocuments();
-  io.out(`Verbatim: ${docs.length} document(s). Posez une question / ask a question (/reset, /quit).`);
+  io.out(
+    `Verbatim: ${service.documentCount} document(s). Posez une question / ask a question (/reset, /quit).`,
+  );
   let context: string[] = [];
   prompt();
   for await (const line of lines) {

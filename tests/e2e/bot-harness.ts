@@ -84,14 +84,18 @@ export async function startHarness(
   };
 }
 
-/** The service with some methods replaced (the corpus version getter keeps reading the real service). */
+/** The service with some methods replaced (the getters keep reading the real service). */
 export function overrideService(
   service: QaService,
   overrides: Partial<Pick<QaService, 'ask' | 'refresh' | 'addDocument' | 'removeDocument'>>,
 ): QaService {
   return {
     ask: (question, options) => service.ask(question, options),
-    listDocuments: () => service.listDocuments(),
+    listDocuments: (range) => service.listDocuments(range),
+    findDocuments: (text, limit) => service.findDocuments(text, limit),
+    get documentCount() {
+      return service.documentCount;
+    },
     getDocument: (id) => service.getDocument(id),
     refresh: (onProgress) => service.refresh(onProgress),
     addDocument: (file) => service.addDocument(file),

@@ -309,6 +309,47 @@ describe('Verbatim on Discord (real discord.js client against a local Discord do
     expect(response.body.data.choices[0].name.length).toBeLessThanOrEqual(100);
   });
 
+  it('/corpus list shows one page of documents at a time, and autocomplete the first matches by id', async () => {
+    const ids = Array.from({ length: 44 }, (_, i) => `zz-article-${String(i).padStart(2, '0')}`);
+    // File names in the reverse order of the ids, so that the order the files are read in is not the id order.
+    for (const [i, id] of ids.entries())
+      await writeFile(
+        join(h.corpusDir, `${String(ids.length - i).padStart(2, '0')}.md`),
+        `---\nid: ${id}\ntitle: Dépêche ${i} sur Azure\nlanguage: fr\n---\nMicrosoft a suspendu des services (${i}).\n`,
+      );
+    expect((await h.app.service.refresh()).kind).toBe('refreshed');
+    const sorted = ['microsoft-azure-israel-defense', ...ids];
+    const page = async (n?: number) => {
+      const i = h.double.sendCommand({
+        name: 'corpus',
+        user: h.double.users.moderator,
+        options: sub(
+          'list',
+          n ? [{ name: 'page', type: ApplicationCommandOptionType.Integer, value: n }] : [],
+        ),
+      });
+      return (await h.double.waitForRequest(isFinalEdit(i.token))).body.content as string;
+    };
+    const listed = (content: string) => [...content.matchAll(/\(`([^`]+)`/g)].map((m) => m[1]);
+
+    const first = await page();
+    expect(first).toMatch(/^\*\*45 document\(s\)\*\*, corpus \S+, page 1\/3/);
+    expect(listed(first)).toEqual(sorted.slice(0, 20));
+    expect(first).toContain('Next: `/corpus list page:2`');
+    const last = await page(3);
+    expect(listed(last)).toEqual(sorted.slice(40));
+    expect(last).not.toContain('Next:');
+    expect(await page(4)).toBe('There are only 3 page(s) of 20 documents.');
+
+    const auto = h.double.sendAutocomplete({
+      name: 'corpus',
+      user: h.double.users.moderator,
+      options: sub('remove', [{ name: 'document', type: 3, value: 'DÉPÊCHE 3', focused: true }]),
+    });
+    const choices = (await h.double.waitForRequest(isCallback(auto.id))).body.data.choices;
+    expect(choices.map((c: { value: string }) => c.value)).toEqual(['zz-article-03', ...ids.slice(30, 40)]);
+  });
+
   it('/corpus refresh picks up a file changed on disk and reports what changed', async () => {
     const file = join(h.corpusDir, 'microsoft-azure-israel-defense.md');
     const original = await readFile(file, 'utf8');

@@ -148,6 +148,36 @@ describe('QaService', () => {
     ).toEqual(['crepes', 'microsoft-azure-israel-defense']);
   });
 
+  it('lists documents by id in ranges, and finds the first by id whose id or title contains a text', async () => {
+    const service = await start();
+    await writeFile(join(corpusDir, 'crepes.md'), PANCAKES);
+    await writeFile(join(corpusDir, 'azure-bis.md'), '---\ntitle: Azure, la suite\n---\nMicrosoft répond.\n');
+    await service.refresh();
+    const all = service.listDocuments();
+    expect(all.map((d) => d.id)).toEqual(['azure-bis', 'crepes', 'microsoft-azure-israel-defense']);
+    expect(service.documentCount).toBe(3);
+    expect(service.listDocuments({ offset: 1, limit: 5 })).toEqual(all.slice(1));
+    expect(service.listDocuments({ offset: 3, limit: 5 })).toEqual([]);
+    expect(service.findDocuments('AZURE', 5)).toEqual([all[0], all[2]]);
+    expect(service.findDocuments('azure', 1)).toEqual([all[0]]);
+    expect(service.findDocuments('', 2)).toEqual(all.slice(0, 2));
+    expect(service.findDocuments('RECETTE', 5)).toEqual([all[1]]);
+    expect(service.findDocuments('recette', 0)).toEqual([]);
+    expect(service.findDocuments('crêpes (', 5)).toEqual([]);
+    expect(all[1]).toEqual({
+      id: 'crepes',
+      title: expect.any(String),
+      language: expect.any(String),
+      source: expect.any(String),
+      url: expect.any(String),
+      date: expect.any(String),
+      size: expect.any(Number),
+      chunks: expect.any(Number),
+      indexedAt: expect.any(String),
+      path: 'crepes.md',
+    });
+  });
+
   it('names a file that cannot be read and still indexes the others', async () => {
     const service = await start();
     await symlink(join(root.path, 'missing-target.md'), join(corpusDir, 'dangling.md'));

@@ -170,31 +170,49 @@ async function remove(
   );
 }
 
+/** Documents per page of `/corpus list`: a page is at most a few messages, however large the corpus. */
+export const LIST_PAGE_SIZE = 20;
+
 async function list(interaction: ChatInputCommandInteraction, ctx: BotContext, say: Say): Promise<void> {
-  const docs = ctx.service.listDocuments();
-  if (docs.length === 0) {
+  const total = ctx.service.documentCount;
+  if (total === 0) {
     await reply(interaction, say('Le corpus est vide.', 'The corpus is empty.'));
     return;
   }
+  const pageCount = Math.ceil(total / LIST_PAGE_SIZE);
+  const page = interaction.options.getInteger('page') ?? 1;
+  if (page > pageCount) {
+    await reply(
+      interaction,
+      say(
+        `Il n’y a que ${pageCount} page(s) de ${LIST_PAGE_SIZE} documents.`,
+        `There are only ${pageCount} page(s) of ${LIST_PAGE_SIZE} documents.`,
+      ),
+    );
+    return;
+  }
+  const docs = ctx.service.listDocuments({ offset: (page - 1) * LIST_PAGE_SIZE, limit: LIST_PAGE_SIZE });
   const lines = docs.map(
     (d) => `• ${describe(d)}${d.date ? ` · ${d.date}` : ''}${d.url ? ` · <${d.url}>` : ''}`,
   );
-  const pages: string[] = [];
-  let page = say(
-    `**${docs.length} document(s)**, corpus ${ctx.service.corpusVersion}`,
-    `**${docs.length} document(s)**, corpus ${ctx.service.corpusVersion}`,
+  if (page < pageCount)
+    lines.push(say(`Suite : \`/corpus list page:${page + 1}\``, `Next: \`/corpus list page:${page + 1}\``));
+  const messages: string[] = [];
+  let message = say(
+    `**${total} document(s)**, corpus ${ctx.service.corpusVersion}, page ${page}/${pageCount}`,
+    `**${total} document(s)**, corpus ${ctx.service.corpusVersion}, page ${page}/${pageCount}`,
   );
   for (const line of lines) {
-    if (page.length + 1 + line.length > 1900) {
-      pages.push(page);
-      page = line;
-    } else page = `${page}\n${line}`;
+    if (message.length + 1 + line.length > 1900) {
+      messages.push(message);
+      message = line;
+    } else message = `${message}\n${line}`;
   }
-  pages.push(page);
-  const [first, ...rest] = pages;
+  messages.push(message);
+  const [first, ...rest] = messages;
   await reply(interaction, first ?? '');
-  for (const p of rest)
-    await interaction.followUp({ content: p, flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
+  for (const m of rest)
+    await interaction.followUp({ content: m, flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
 }
 
 /** `/corpus refresh | add | remove | list`: moderators manage the articles without restarting the bot. */
@@ -247,7 +265,16 @@ export const corpus = {
       s
         .setName('list')
         .setDescription('List the articles')
-        .setDescriptionLocalizations({ fr: 'Lister les articles' }),
+        .setDescriptionLocalizations({ fr: 'Lister les articles' })
+        .addIntegerOption((o) =>
+          o
+            .setName('page')
+            .setDescription(`Page of ${LIST_PAGE_SIZE} articles, sorted by id (default 1)`)
+            .setDescriptionLocalizations({
+              fr: `Page de ${LIST_PAGE_SIZE} articles, triés par identifiant (1 par défaut)`,
+            })
+            .setMinValue(1),
+        ),
     )
     .toJSON(),
   moderatorOnly: true,
@@ -282,19 +309,13 @@ export const corpus = {
     }
   },
   async autocomplete(interaction, ctx) {
-    const typed = interaction.options.getFocused().toLowerCase();
-    const choices = ctx.service
-      .listDocuments()
-      .filter((d) => d.id.includes(typed) || d.title.toLowerCase().includes(typed))
-      .slice(0, 25)
-      .map((d) => {
-        const name = `${d.title} (${d.id})`;
-        return {
-          name:
-            name.length > 100 ? `${d.title.slice(0, 96 - d.id.length - 3)}… (${d.id})`.slice(0, 100) : name,
-          value: d.id.slice(0, 100),
-        };
-      });
+    const choices = ctx.service.findDocuments(interaction.options.getFocused(), 25).map((d) => {
+      const name = `${d.title} (${d.id})`;
+      return {
+        name: name.length > 100 ? `${d.title.slice(0, 96 - d.id.length - 3)}… (${d.id})`.slice(0, 100) : name,
+        value: d.id.slice(0, 100),
+      };
+    });
     await interaction.respond(choices);
   },
 } satisfies Command;

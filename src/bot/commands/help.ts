@@ -13,12 +13,12 @@ export const help = {
   async execute(interaction, ctx) {
     await interaction.deferReply({ flags: MessageFlags.Ephemeral });
     const fr = languageOfLocale(interaction.locale) === 'fr';
-    const docs = ctx.service.listDocuments();
-    const list = docs.length
-      ? docs
-          .slice(0, 20)
+    const total = ctx.service.documentCount;
+    const list = total
+      ? ctx.service
+          .listDocuments({ offset: 0, limit: 20 })
           .map((d) => `• ${escapeMarkdown(d.title.slice(0, 150))}${d.date ? ` (${d.date})` : ''}`)
-          .join('\n') + (docs.length > 20 ? `\n… +${docs.length - 20}` : '')
+          .join('\n') + (total > 20 ? `\n… +${total - 20}` : '')
       : fr
         ? 'Aucun document pour l’instant.'
         : 'No document yet.';
@@ -41,9 +41,7 @@ export const help = {
             ? 'Verbatim : les articles, cités mot pour mot'
             : 'Verbatim: the articles, quoted word for word',
           description: usage.join('\n\n').slice(0, 4096),
-          fields: [
-            { name: `${fr ? 'Documents' : 'Documents'} (${docs.length})`, value: list.slice(0, 1024) },
-          ],
+          fields: [{ name: `${fr ? 'Documents' : 'Documents'} (${total})`, value: list.slice(0, 1024) }],
           footer: { text: `corpus ${ctx.service.corpusVersion}` },
         },
       ],

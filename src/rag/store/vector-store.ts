@@ -301,11 +301,25 @@ export class HnswVectorStore extends VectorStore {
 
   /** Documents currently served, sorted by id (sorted once per snapshot; the array is a copy). */
   listDocuments(): StoredDocument[] {
+    return [...this.sortedDocuments()];
+  }
+
+  /** Documents currently served, sorted by id: at most `count` of them from position `start`. */
+  documentsById(start: number, count: number): StoredDocument[] {
+    return this.sortedDocuments().slice(Math.max(0, start), Math.max(0, start) + Math.max(0, count));
+  }
+
+  private sortedDocuments(): readonly StoredDocument[] {
     const snapshot = this.snapshot;
     snapshot.sorted ??= [...snapshot.documents.values()].sort((a, b) =>
       a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
     );
-    return [...snapshot.sorted];
+    return snapshot.sorted;
+  }
+
+  /** Number of documents currently served. */
+  get documentCount(): number {
+    return this.snapshot.documents.size;
   }
 
   getDocument(id: string): StoredDocument | undefined {

@@ -179,6 +179,9 @@ describe('HnswVectorStore', () => {
       'recette',
     );
     expect(store.listDocuments().map((d) => d.id)).toEqual(['azure', 'football']);
+    expect(store.documentCount).toBe(2);
+    expect(store.documentsById(1, 5).map((d) => d.id)).toEqual(['football']);
+    expect(store.documentsById(0, 1).map((d) => d.id)).toEqual(['azure']);
   });
 
   it('drops the stored index and rebuilds when the embedder no longer matches the manifest', async () => {
