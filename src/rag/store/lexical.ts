@@ -282,7 +282,8 @@ export class LexicalIndex {
       const dropped = list.compact(this.alive);
       this.totalPostings -= dropped;
       this.deadPostings -= dropped;
-      await pacer?.tick();
+      const pause = pacer?.tick();
+      if (pause) await pause;
     }
     await this.addedTerms.compact(this.slots, pacer);
   }
@@ -330,7 +331,8 @@ export class LexicalIndex {
       if (slice.length === 10_000) {
         termParts.push(JSON.stringify(slice).slice(1, -1));
         slice = [];
-        await pacer?.tick();
+        const pause = pacer?.tick();
+        if (pause) await pause;
       }
     }
     if (slice.length > 0) termParts.push(JSON.stringify(slice).slice(1, -1));
@@ -350,7 +352,8 @@ export class LexicalIndex {
     const flush = async (bytesPerEntry: number) => {
       if (used > 0) await sink(new Uint8Array(buffer, 0, used * bytesPerEntry));
       used = 0;
-      await pacer?.tick();
+      const pause = pacer?.tick();
+      if (pause) await pause;
     };
     for (let slot = 0; slot < this.slots; slot += 1) {
       if (this.alive[slot] !== 1) continue;
@@ -365,26 +368,27 @@ export class LexicalIndex {
     }
     await flush(4);
     await sink(new Uint8Array(listLengths.buffer));
+    // Loaded entries first, then added ones; indexed loops, so that a million lists allocate nothing here.
     for (const list of this.postings) {
-      for (const [slots, length] of [
-        [list.loadedSlots, list.loadedLength],
-        [list.slots, list.length],
-      ] as const)
+      for (let part = 0; part < 2; part += 1) {
+        const slots = part === 0 ? list.loadedSlots : list.slots;
+        const length = part === 0 ? list.loadedLength : list.length;
         for (let i = 0; i < length; i += 1) {
           ints[used++] = newSlot[slots[i] as number] as number;
           if (used === ints.length) await flush(4);
         }
+      }
     }
     await flush(4);
     for (const list of this.postings) {
-      for (const [tfs, length] of [
-        [list.loadedTfs, list.loadedLength],
-        [list.tfs, list.length],
-      ] as const)
+      for (let part = 0; part < 2; part += 1) {
+        const tfs = part === 0 ? list.loadedTfs : list.tfs;
+        const length = part === 0 ? list.loadedLength : list.length;
         for (let i = 0; i < length; i += 1) {
           shorts[used++] = tfs[i] as number;
           if (used === shorts.length) await flush(2);
         }
+      }
     }
     await flush(2);
   }
