@@ -491,7 +491,8 @@ export function createQaService(deps: QaServiceDeps): QaService {
       const pacer = createPacer();
       for (const d of store.documents()) {
         byPath.set(d.path, d);
-        await pacer.tick();
+        const pause = pacer.tick();
+        if (pause) await pause;
       }
       const { documents, failures } = await loadCorpus(options.corpusDir, {
         logger,

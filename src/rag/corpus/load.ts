@@ -37,7 +37,8 @@ async function listFiles(
   const pacer = createPacer();
   try {
     for await (const entry of entries) {
-      await pacer.tick();
+      const pause = pacer.tick();
+      if (pause) await pause;
       const rel = relative ? `${relative}/${entry.name}` : entry.name;
       if (entry.name.startsWith('.')) {
         logger.debug({ file: rel }, 'corpus entry ignored (hidden)');
@@ -299,7 +300,8 @@ export async function loadCorpus(
   for (const file of files) {
     if (!ARTEFACT.test(path.posix.basename(file))) documentFiles.push(file);
     else logger.debug({ file }, 'corpus entry ignored (editor or system artefact)');
-    await pacer.tick();
+    const pause = pacer.tick();
+    if (pause) await pause;
   }
   const readOne = (file: string) => readDocument(dir, file, cache, indexed);
   const readHere = () => mapConcurrently(documentFiles, concurrency ?? READ_CONCURRENCY, readOne);
@@ -319,7 +321,8 @@ export async function loadCorpus(
 
   const owners = new Map<string, string>();
   for (const [i, file] of documentFiles.entries()) {
-    await pacer.tick();
+    const pause = pacer.tick();
+    if (pause) await pause;
     const result = results[i] as ReadResult;
     if ('reason' in result) {
       report({ file, reason: result.reason });
@@ -337,7 +340,8 @@ export async function loadCorpus(
     const present = new Set(files);
     for (const key of cache.keys()) {
       if (!present.has(key)) cache.delete(key);
-      await pacer.tick();
+      const pause = pacer.tick();
+      if (pause) await pause;
     }
   }
   logger.info({ dir, documents: documents.length, failures: failures.length }, 'corpus loaded');

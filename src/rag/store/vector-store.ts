@@ -355,14 +355,16 @@ export class HnswVectorStore extends VectorStore {
       const wanted = new Set<string>();
       for (const d of documents) {
         wanted.add(d.id);
-        await pacer.tick();
+        const pause = pacer.tick();
+        if (pause) await pause;
       }
       // The served map already knows every document; only an index that must be rebuilt asks the database.
       const keys = this.needsFullRebuild ? this.db.listDocumentKeys() : undefined;
       const removed: string[] = [];
       for (const id of keys ? keys.map((k) => k.id) : this.snapshot.documents.keys()) {
         if (!wanted.has(id)) removed.push(id);
-        await pacer.tick();
+        const pause = pacer.tick();
+        if (pause) await pause;
       }
       return this.applyChange(documents, removed, onProgress, keys);
     });
@@ -774,7 +776,8 @@ export class HnswVectorStore extends VectorStore {
     const toIndex: SourceDocument[] = [];
     const pacer = createPacer();
     for (const doc of incoming) {
-      await pacer.tick();
+      const pause = pacer.tick();
+      if (pause) await pause;
       const previous = stored.get(doc.id);
       if (!previous) report.added.push(doc.id);
       else if (rebuilt || previous.contentHash !== doc.contentHash) report.changed.push(doc.id);
@@ -860,7 +863,8 @@ export class HnswVectorStore extends VectorStore {
         await embedding;
         flush();
       }
-      await pacer.tick();
+      const pause = pacer.tick();
+      if (pause) await pause;
     }
     lap('chunkingMs');
     if (pending.length > 0) flush();
@@ -876,7 +880,8 @@ export class HnswVectorStore extends VectorStore {
       for (const id of dropIds) {
         const dropped = stored.get(id);
         if (dropped) hasher.toggle(dropped);
-        await pacer.tick();
+        const pause = pacer.tick();
+        if (pause) await pause;
       }
     for (const { doc, spans, chunks } of prepared) {
       hasher.toggle(doc);
@@ -888,7 +893,8 @@ export class HnswVectorStore extends VectorStore {
         document: toStoredDocument(doc, indexedAt, spans),
         chunks,
       });
-      await pacer.tick();
+      const pause = pacer.tick();
+      if (pause) await pause;
     }
     await yieldToEventLoop();
 
@@ -903,7 +909,8 @@ export class HnswVectorStore extends VectorStore {
         newChunks.push(c);
         newPoints.push(c);
       }
-      await pacer.tick();
+      const pause = pacer.tick();
+      if (pause) await pause;
     }
     const liveBefore = this.snapshot.records.size;
     const total = liveBefore - oldLabels.length + newChunks.length;
@@ -955,20 +962,23 @@ export class HnswVectorStore extends VectorStore {
     for (let i = 0; i < newChunks.length; i += 1) {
       const chunk = newChunks[i] as StoredChunk;
       this.lexical.add(chunk.label, chunk.text);
-      await pacer.tick();
+      const pause = pacer.tick();
+      if (pause) await pause;
     }
     // The served maps are versioned: the next one shares the current one's entries, so a change costs its own size.
     const newRecords: [number, ChunkRecord][] = [];
     for (const { document, chunks } of upserts) {
       for (const chunk of chunks) newRecords.push([chunk.label, toRecord(chunk, document)]);
-      await pacer.tick();
+      const pause = pacer.tick();
+      if (pause) await pause;
     }
     const tick = () => pacer.tick();
     const records = await this.snapshot.records.derive(newRecords, oldLabels, tick);
     const servedDocuments: [string, StoredDocument][] = [];
     for (const { document } of upserts) {
       servedDocuments.push([document.id, document]);
-      await pacer.tick();
+      const pause = pacer.tick();
+      if (pause) await pause;
     }
     const documents = await this.snapshot.documents.derive(servedDocuments, dropIds, tick);
     const chunkCounts = await this.snapshot.chunkCounts.derive(
@@ -1001,7 +1011,8 @@ export class HnswVectorStore extends VectorStore {
 
     for (const label of oldLabels) {
       this.lexical.remove(label);
-      await pacer.tick();
+      const pause = pacer.tick();
+      if (pause) await pause;
     }
     if (this.lexical.needsCompaction) await this.lexical.compact(pacer);
     if (!freshGraphs && !graphsRebuilt) this.deletedSlots += await this.index.markDelete(oldLabels);
