@@ -21,6 +21,7 @@ import {
 import { CorruptGraphError, type FileChecksum } from './hnsw-shard.js';
 import { ShardedIndex, type GraphLayout, type IndexPoint } from './hnsw-shards.js';
 import { LayeredMap } from './layered-map.js';
+import { mergeById, sortById } from './sorted-documents.js';
 import { ShardedMap, ShardedSet } from './sharded-map.js';
 import { loadHnswlib, type HnswlibBuildMode } from './hnswlib.js';
 import { openCheckedDatabase, walBytes } from './open-database.js';
@@ -113,8 +114,8 @@ interface Snapshot {
   chunkCounts: LayeredMap<string, number>;
   /** Labels at or above this are not served yet (every label the snapshot serves is below it). */
   labelLimit: number;
-  /** The documents sorted by id, filled on first use. */
-  sorted?: StoredDocument[];
+  /** The same documents sorted by id, kept up to date by each change (a merge, not a sort of the corpus). */
+  sorted: readonly StoredDocument[];
 }
 
 /** Files from this size are hashed by the database worker; smaller ones cost less than starting it. */
@@ -252,6 +253,7 @@ export class HnswVectorStore extends VectorStore {
       documents: LayeredMap.of(),
       chunkCounts: LayeredMap.of(),
       labelLimit: 0,
+      sorted: [],
     };
   }
 
@@ -294,27 +296,19 @@ export class HnswVectorStore extends VectorStore {
     return this.currentManifest;
   }
 
-  /** Documents currently served, in no particular order: neither sorted nor copied (see {@link listDocuments}). */
+  /** Documents currently served, in no particular order: neither sorted nor copied (see {@link sortedDocuments}). */
   documents(): IterableIterator<StoredDocument> {
     return this.snapshot.documents.values();
   }
 
-  /** Documents currently served, sorted by id (sorted once per snapshot; the array is a copy). */
+  /** Documents currently served, sorted by id (a copy). */
   listDocuments(): StoredDocument[] {
-    return [...this.sortedDocuments()];
+    return [...this.snapshot.sorted];
   }
 
-  /** Documents currently served, sorted by id: at most `count` of them from position `start`. */
-  documentsById(start: number, count: number): StoredDocument[] {
-    return this.sortedDocuments().slice(Math.max(0, start), Math.max(0, start) + Math.max(0, count));
-  }
-
-  private sortedDocuments(): readonly StoredDocument[] {
-    const snapshot = this.snapshot;
-    snapshot.sorted ??= [...snapshot.documents.values()].sort((a, b) =>
-      a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
-    );
-    return snapshot.sorted;
+  /** Documents currently served, sorted by id: neither sorted nor copied per call (the store keeps the order). */
+  sortedDocuments(): readonly StoredDocument[] {
+    return this.snapshot.sorted;
   }
 
   /** Number of documents currently served. */
@@ -617,6 +611,7 @@ export class HnswVectorStore extends VectorStore {
       documents: LayeredMap.of(byId),
       chunkCounts: LayeredMap.of(countChunks(records)),
       labelLimit: this.db.nextLabel(),
+      sorted: await sortById(documents, createPacer()),
     };
     // A rebuilt BM25 index (first start after an upgrade, or a damaged file) is saved so the next start skips it.
     if (problem !== undefined || stale || (!saved && records.size > 0)) await this.persist(generation);
@@ -981,6 +976,12 @@ export class HnswVectorStore extends VectorStore {
       if (pause) await pause;
     }
     const documents = await this.snapshot.documents.derive(servedDocuments, dropIds, tick);
+    const sorted = await mergeById(
+      this.snapshot.sorted,
+      new Set(dropIds),
+      upserts.map((u) => u.document),
+      pacer,
+    );
     const chunkCounts = await this.snapshot.chunkCounts.derive(
       upserts.map(({ document, chunks }) => [document.id, chunks.length] as const),
       dropIds,
@@ -1007,6 +1008,7 @@ export class HnswVectorStore extends VectorStore {
       documents,
       chunkCounts,
       labelLimit: nextLabel,
+      sorted,
     };
 
     for (const label of oldLabels) {

@@ -180,8 +180,22 @@ describe('HnswVectorStore', () => {
     );
     expect(store.listDocuments().map((d) => d.id)).toEqual(['azure', 'football']);
     expect(store.documentCount).toBe(2);
-    expect(store.documentsById(1, 5).map((d) => d.id)).toEqual(['football']);
-    expect(store.documentsById(0, 1).map((d) => d.id)).toEqual(['azure']);
+    expect(store.sortedDocuments().map((d) => d.id)).toEqual(['azure', 'football']);
+  });
+
+  it('keeps the documents sorted by id through changes and a restart, each in its current version', async () => {
+    const store = await open(base);
+    await store.sync([RECIPE, AZURE]);
+    await store.upsert([FOOTBALL, { ...AZURE, title: 'Azure, la suite', contentHash: 'changed' }]);
+    await store.remove(['recette']);
+    const expected = [
+      ['azure', 'Azure, la suite'],
+      ['football', FOOTBALL.title],
+    ];
+    expect(store.sortedDocuments().map((d) => [d.id, d.title])).toEqual(expected);
+    await store.close();
+    const reopened = await open(base);
+    expect(reopened.sortedDocuments().map((d) => [d.id, d.title])).toEqual(expected);
   });
 
   it('drops the stored index and rebuilds when the embedder no longer matches the manifest', async () => {
