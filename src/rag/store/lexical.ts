@@ -170,8 +170,8 @@ class AddedTerms {
  * through the same analyser as the embeddings (accent folding, French elisions, stemming, cognate keys), so
  * « enquête » matches « enquêtes » and « Palestinians » matches « palestiniens ».
  *
- * Postings are typed arrays and scores are accumulated term at a time into one reused array, then the best `k` are
- * kept with a small heap: a query costs a few nanoseconds per posting, which keeps hybrid search in single-digit
+ * Postings are typed arrays (each list sorted by slot) and scores are accumulated into one reused array, term by
+ * term over one block of slots after another, then the best `k` are kept with a small heap: a query costs a few nanoseconds per posting, which keeps hybrid search in single-digit
  * milliseconds on 100k chunks (a general-purpose library such as MiniSearch allocates per match and was two orders
  * of magnitude slower here). Removed chunks are skipped until dead postings pass a quarter of all postings, then the
  * lists are compacted.
@@ -203,6 +203,12 @@ export class LexicalIndex {
   /** BM25's length normalisation of every slot, for the average length it was computed at. */
   private norms = { averageLength: Number.NaN, slots: 0, values: new Float32Array(0) };
   private scratch = new Int32Array(256);
+
+  /**
+   * @param scoreBlock Slots scored together: every list of a query is scored over one block of slots before the next,
+   *   so the block's scores, norms and liveness stay in the CPU's cache (at 1M chunks they are 9 MB).
+   */
+  constructor(private readonly scoreBlock = 32_768) {}
 
   get size(): number {
     return this.aliveCount;
@@ -394,7 +400,7 @@ export class LexicalIndex {
   }
 
   /** Rebuilds an index from {@link serialize}'s bytes; throws on bytes that do not hold one. */
-  static deserialize(bytes: Uint8Array): LexicalIndex {
+  static deserialize(bytes: Uint8Array, scoreBlock?: number): LexicalIndex {
     const copy = new Uint8Array(bytes).buffer;
     const sizes = new Int32Array(copy, 0, 4);
     const [headerLength, slotCount, termCount, total] = [
@@ -424,7 +430,7 @@ export class LexicalIndex {
     const postingTfs = new Uint16Array(copy, at, total);
     if (at + total * 2 !== copy.byteLength) throw new Error('lexical index has the wrong size');
 
-    const index = new LexicalIndex();
+    const index = new LexicalIndex(scoreBlock);
     index.slots = slotCount;
     index.labelOfSlot = Int32Array.from(labels);
     index.lengthOfSlot = Float32Array.from(lengths);
@@ -521,18 +527,27 @@ export class LexicalIndex {
     const norms = this.lengthNorms();
     const alive = this.alive;
     let count = 0;
-    for (const { list, weight } of this.weightedLists(ids, n)) {
-      for (let part = 0; part < 2; part += 1) {
-        const slots = part === 0 ? list.loadedSlots : list.slots;
-        const tfs = part === 0 ? list.loadedTfs : list.tfs;
-        const length = part === 0 ? list.loadedLength : list.length;
-        for (let i = 0; i < length; i += 1) {
-          const slot = slots[i] as number;
-          if (alive[slot] !== 1) continue;
-          const tf = tfs[i] as number;
-          const before = scores[slot] as number;
-          if (before === 0) touched[count++] = slot;
-          scores[slot] = before + (weight * tf) / (tf + (norms[slot] as number));
+    const lists = this.weightedLists(ids, n);
+    const cursors = new Int32Array(lists.length * 2);
+    for (let start = 0; start < this.slots; start += this.scoreBlock) {
+      const end = start + this.scoreBlock;
+      for (let l = 0; l < lists.length; l += 1) {
+        const { list, weight } = lists[l] as { list: Postings; weight: number };
+        for (let part = 0; part < 2; part += 1) {
+          const slots = part === 0 ? list.loadedSlots : list.slots;
+          const tfs = part === 0 ? list.loadedTfs : list.tfs;
+          const length = part === 0 ? list.loadedLength : list.length;
+          let i = cursors[l * 2 + part] as number;
+          for (; i < length; i += 1) {
+            const slot = slots[i] as number;
+            if (slot >= end) break;
+            if (alive[slot] !== 1) continue;
+            const tf = tfs[i] as number;
+            const before = scores[slot] as number;
+            if (before === 0) touched[count++] = slot;
+            scores[slot] = before + (weight * tf) / (tf + (norms[slot] as number));
+          }
+          cursors[l * 2 + part] = i;
         }
       }
     }
@@ -542,12 +557,24 @@ export class LexicalIndex {
       const score = scores[slot] as number;
       scores[slot] = 0;
       const label = this.labelOfSlot[slot] as number;
-      if (heap.length === k && score <= (heap[0] as LexicalHit).score) continue;
+      if (heap.length === k && !ranksAbove(score, label, heap[0] as LexicalHit)) continue;
       if (!visible(label)) continue;
       pushBounded(heap, { label, score }, k);
     }
     return heap.sort((a, b) => b.score - a.score || a.label - b.label);
   }
+}
+
+/**
+ * Whether a hit of `score` and `label` ranks above `other`: a higher score, or the same score and a lower label, so
+ * that which of several tied hits make the top k does not depend on the order they were scored in.
+ */
+function ranksAbove(score: number, label: number, other: LexicalHit): boolean {
+  return score > other.score || (score === other.score && label < other.label);
+}
+
+function ranksBelow(hit: LexicalHit, other: LexicalHit): boolean {
+  return ranksAbove(other.score, other.label, hit);
 }
 
 /** Keeps the `k` best hits in a min-heap (the worst of them at the root). */
@@ -559,7 +586,7 @@ function pushBounded(heap: LexicalHit[], hit: LexicalHit, k: number): void {
       const parent = (i - 1) >> 1;
       const above = heap[parent] as LexicalHit;
       const below = heap[i] as LexicalHit;
-      if (above.score <= below.score) break;
+      if (!ranksAbove(above.score, above.label, below)) break;
       heap[parent] = below;
       heap[i] = above;
       i = parent;
@@ -572,9 +599,9 @@ function pushBounded(heap: LexicalHit[], hit: LexicalHit, k: number): void {
     const left = 2 * i + 1;
     const right = left + 1;
     let smallest = i;
-    if (left < heap.length && (heap[left] as LexicalHit).score < (heap[smallest] as LexicalHit).score)
+    if (left < heap.length && ranksBelow(heap[left] as LexicalHit, heap[smallest] as LexicalHit))
       smallest = left;
-    if (right < heap.length && (heap[right] as LexicalHit).score < (heap[smallest] as LexicalHit).score)
+    if (right < heap.length && ranksBelow(heap[right] as LexicalHit, heap[smallest] as LexicalHit))
       smallest = right;
     if (smallest === i) return;
     const moved = heap[i] as LexicalHit;

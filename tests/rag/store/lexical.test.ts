@@ -169,11 +169,13 @@ describe('LexicalIndex pruning', () => {
   }
 
   it.each([
-    ['built in memory', false],
-    ['saved, loaded, then changed and compacted', true],
+    ['built in memory', false, undefined],
+    ['saved, loaded, then changed and compacted', true, undefined],
+    ['scored 64 slots at a time', false, 64],
+    ['saved, loaded, changed, compacted, scored 64 slots at a time', true, 64],
   ])(
     'returns the exhaustive BM25 top k for questions mixing rare and common words (%s)',
-    async (_, reload) => {
+    async (_, reload, scoreBlock) => {
       let seed = 42;
       const random = () => (seed = (seed * 16_807) % 2_147_483_647) / 2_147_483_647;
       const vocabulary = Array.from(
@@ -183,7 +185,7 @@ describe('LexicalIndex pruning', () => {
       // Zipf-like: word i is drawn with weight 1 / (i + 1), so a few words are in most chunks.
       const pick = () =>
         vocabulary[Math.min(299, Math.floor(Math.exp(random() * Math.log(300))) - 1)] as string;
-      let index = new LexicalIndex();
+      let index = new LexicalIndex(scoreBlock);
       const texts = new Map<number, string>();
       const addRange = (from: number, to: number) => {
         for (let label = from; label < to; label += 1) {
@@ -203,7 +205,7 @@ describe('LexicalIndex pruning', () => {
       if (reload) {
         // Postings loaded from a file and postings added after it live apart; both must count, and compaction must
         // keep exactly the live ones of each.
-        index = LexicalIndex.deserialize(await saved(index));
+        index = LexicalIndex.deserialize(await saved(index), scoreBlock);
         addRange(1500, 2000);
         removeEvery(2, 1, 2000);
         expect(index.needsCompaction).toBe(true);
