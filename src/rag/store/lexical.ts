@@ -520,17 +520,18 @@ export class LexicalIndex {
     const n = this.aliveCount;
     if (this.scores.length < this.slots)
       this.scores = new Float32Array(Math.max(this.slots, this.scores.length * 2));
-    if (this.touched.length < this.slots)
-      this.touched = new Int32Array(Math.max(this.slots, this.touched.length * 2));
+    if (this.touched.length < this.scoreBlock) this.touched = new Int32Array(this.scoreBlock);
     const scores = this.scores;
     const touched = this.touched;
     const norms = this.lengthNorms();
     const alive = this.alive;
-    let count = 0;
+    const labelOfSlot = this.labelOfSlot;
     const lists = this.weightedLists(ids, n);
     const cursors = new Int32Array(lists.length * 2);
+    const heap: LexicalHit[] = [];
     for (let start = 0; start < this.slots; start += this.scoreBlock) {
       const end = start + this.scoreBlock;
+      let count = 0;
       for (let l = 0; l < lists.length; l += 1) {
         const { list, weight } = lists[l] as { list: Postings; weight: number };
         for (let part = 0; part < 2; part += 1) {
@@ -550,16 +551,18 @@ export class LexicalIndex {
           cursors[l * 2 + part] = i;
         }
       }
-    }
-    const heap: LexicalHit[] = [];
-    for (let t = 0; t < count; t += 1) {
-      const slot = touched[t] as number;
-      const score = scores[slot] as number;
-      scores[slot] = 0;
-      const label = this.labelOfSlot[slot] as number;
-      if (heap.length === k && !ranksAbove(score, label, heap[0] as LexicalHit)) continue;
-      if (!visible(label)) continue;
-      pushBounded(heap, { label, score }, k);
+      // The block's candidates, while its scores are still in the cache; a label is read only for a score that
+      // can enter the heap.
+      for (let t = 0; t < count; t += 1) {
+        const slot = touched[t] as number;
+        const score = scores[slot] as number;
+        scores[slot] = 0;
+        if (heap.length === k && score < (heap[0] as LexicalHit).score) continue;
+        const label = labelOfSlot[slot] as number;
+        if (heap.length === k && !ranksAbove(score, label, heap[0] as LexicalHit)) continue;
+        if (!visible(label)) continue;
+        pushBounded(heap, { label, score }, k);
+      }
     }
     return heap.sort((a, b) => b.score - a.score || a.label - b.label);
   }
