@@ -14,7 +14,12 @@ export async function sortById<T extends WithId>(documents: readonly T[], pacer:
   return (await sortPaced([...of.keys()], pacer)).map((id) => of.get(id) as T);
 }
 
-/** `sorted` without the ids of `dropped`, with `added` merged in by id: what a change costs is a pass, not a sort. */
+/**
+ * `sorted` without the ids of `dropped`, with `added` merged in by id. The places of the dropped and added documents
+ * are found by binary search and the rest of the list is copied without being read: at 125k documents, a pass that
+ * read each document's id cost 40-60 ms (a cache miss per document), while a change of one document costs a few
+ * microseconds of searching plus a copy of the list's pointers.
+ */
 export async function mergeById<T extends WithId>(
   sorted: readonly T[],
   dropped: ReadonlySet<string>,
@@ -22,18 +27,62 @@ export async function mergeById<T extends WithId>(
   pacer: Pacer,
 ): Promise<T[]> {
   const incoming = await sortById(added, pacer);
-  const merged: T[] = [];
-  let next = 0;
-  for (let i = 0; i < sorted.length; i += 1) {
-    const d = sorted[i] as T;
-    if (dropped.has(d.id)) continue;
-    while (next < incoming.length && (incoming[next] as T).id < d.id) merged.push(incoming[next++] as T);
-    merged.push(d);
-    if ((i & 4095) === 0) {
-      const pause = pacer.tick();
-      if (pause) await pause;
-    }
+  const drops: number[] = [];
+  for (const id of dropped) {
+    const at = firstAbove(sorted, id, true);
+    if (at < sorted.length && (sorted[at] as T).id === id) drops.push(at);
+    const pause = pacer.tick();
+    if (pause) await pause;
   }
-  while (next < incoming.length) merged.push(incoming[next++] as T);
+  drops.sort((a, b) => a - b);
+  // Where each added document goes: before the first listed id above its own, as a merge that keeps equal ids in
+  // list order would put it.
+  const places = new Int32Array(incoming.length);
+  for (let j = 0; j < incoming.length; j += 1) {
+    places[j] = firstAbove(sorted, (incoming[j] as T).id, false);
+    const pause = pacer.tick();
+    if (pause) await pause;
+  }
+  // The list between two of those places is copied by `slice` and `concat` (a memory copy of pointers), in groups
+  // of pieces so that a change of any size neither overflows the stack nor holds the event loop.
+  const pieces: T[][] = [];
+  let from = 0;
+  let next = 0;
+  for (const at of drops) {
+    while (next < incoming.length && (places[next] as number) <= at) {
+      const place = places[next] as number;
+      pieces.push(sorted.slice(from, place), [incoming[next++] as T]);
+      from = place;
+    }
+    pieces.push(sorted.slice(from, at));
+    from = at + 1;
+  }
+  while (next < incoming.length) {
+    const place = places[next] as number;
+    pieces.push(sorted.slice(from, place), [incoming[next++] as T]);
+    from = place;
+  }
+  pieces.push(sorted.slice(from));
+  let merged: T[] = [];
+  for (let p = 0; p < pieces.length; p += PIECES_PER_CONCAT) {
+    merged = merged.concat(...pieces.slice(p, p + PIECES_PER_CONCAT));
+    const pause = pacer.tick();
+    if (pause) await pause;
+  }
   return merged;
+}
+
+const PIECES_PER_CONCAT = 4096;
+
+/** The first index of `sorted` whose id is above `id` (or at least `id` when `orEqual`): a binary search. */
+function firstAbove(sorted: readonly WithId[], id: string, orEqual: boolean): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    const other = (sorted[middle] as WithId).id;
+    if (other < id || (!orEqual && other === id)) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }
