@@ -611,7 +611,8 @@ export function renderBenchTable(report: BenchReport): string {
       `${Math.round(embedder.shipped.chunksPerSecond).toLocaleString('en')} chunks/s as shipped (batches of ${embedder.shipped.batch}, ${embedder.shipped.threads} cores); ` +
       `query embedding p50 ${formatValue(embedder.query.p50, 'ms')} ms, p99 ${formatValue(embedder.query.p99, 'ms')} ms`,
     `Verbatim: M ${report.verbatim.params.m}, efConstruction ${report.verbatim.params.efConstruction}, ef ${report.verbatim.params.efSearch}, ` +
-      `${report.verbatim.params.threads} graph thread(s) from ${report.verbatim.params.parallelMinChunks} chunks` +
+      `${report.verbatim.params.threads} graph thread(s) from ${report.verbatim.params.parallelMinChunks} chunks, ` +
+      `hnswlib build ${report.verbatim.params.hnswlib} (the package's own is SSE-only; x86-64-v4 needs AVX-512)` +
       (report.langchain
         ? `; LangChain HNSWLib: M 16, efConstruction 200, ef ${report.langchain.params.efSearch}`
         : '; LangChain skipped'),

@@ -322,6 +322,9 @@ describe('npm run bench on a tiny corpus', () => {
       expect(printed).toContain(metric);
       expect(report.table.some((r) => r.metric.trim() === metric)).toBe(true);
     }
+    // Which hnswlib build ran: runs on a CPU with AVX-512 and on one without are not comparable.
+    expect(['portable', 'x86-64-v3', 'x86-64-v4']).toContain(report.verbatim.params.hnswlib);
+    expect(printed).toContain(`hnswlib build ${report.verbatim.params.hnswlib}`);
     expect(JSON.parse(await readFile(jsonPath, 'utf8'))).toEqual(JSON.parse(JSON.stringify(report)));
   });
 });
