@@ -298,13 +298,10 @@ export function createQaService(deps: QaServiceDeps): QaService {
   async function search(searchText: string, questionLanguage: Language | undefined, answerId: string) {
     const queryVector = await embeddings.embedQuery(searchText);
     const retrieved = await retrieve(store, searchText, queryVector, { k: options.topK });
+    if (!chatModel || !questionLanguage) return { queryVector, retrieved };
+    // Only a translation needs the corpus's language: counting it reads every document (tens of ms at 125k).
     const target = corpusLanguage();
-    if (
-      !chatModel ||
-      !questionLanguage ||
-      questionLanguage === target ||
-      (target !== 'fr' && target !== 'en')
-    )
+    if (questionLanguage === target || (target !== 'fr' && target !== 'en'))
       return { queryVector, retrieved };
     try {
       const translated = await complete(chatModel, buildTranslatePrompt(searchText, target), llmTimeoutMs);
