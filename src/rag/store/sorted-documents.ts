@@ -48,20 +48,22 @@ export async function mergeById<T extends WithId>(
   const pieces: T[][] = [];
   let from = 0;
   let next = 0;
-  for (const at of drops) {
-    while (next < incoming.length && (places[next] as number) <= at) {
+  const insertUpTo = (limit: number) => {
+    while (next < incoming.length && (places[next] as number) <= limit) {
       const place = places[next] as number;
-      pieces.push(sorted.slice(from, place), [incoming[next++] as T]);
+      let end = next + 1;
+      while (end < incoming.length && places[end] === place) end += 1;
+      pieces.push(sorted.slice(from, place), incoming.slice(next, end));
       from = place;
+      next = end;
     }
+  };
+  for (const at of drops) {
+    insertUpTo(at);
     pieces.push(sorted.slice(from, at));
     from = at + 1;
   }
-  while (next < incoming.length) {
-    const place = places[next] as number;
-    pieces.push(sorted.slice(from, place), [incoming[next++] as T]);
-    from = place;
-  }
+  insertUpTo(sorted.length);
   pieces.push(sorted.slice(from));
   let merged: T[] = [];
   for (let p = 0; p < pieces.length; p += PIECES_PER_CONCAT) {
