@@ -171,10 +171,10 @@ class AddedTerms {
  * « enquête » matches « enquêtes » and « Palestinians » matches « palestiniens ».
  *
  * Postings are typed arrays (each list sorted by slot) and scores are accumulated into one reused array, term by
- * term over one block of slots after another, then the best `k` are kept with a small heap: a query costs a few nanoseconds per posting, which keeps hybrid search in single-digit
- * milliseconds on 100k chunks (a general-purpose library such as MiniSearch allocates per match and was two orders
- * of magnitude slower here). Removed chunks are skipped until dead postings pass a quarter of all postings, then the
- * lists are compacted.
+ * term over one block of slots after another, then the best `k` are kept with a small heap: a query costs a few
+ * nanoseconds per posting, which keeps hybrid search in single-digit milliseconds on 100k chunks (a general-purpose
+ * library such as MiniSearch allocates per match and was two orders of magnitude slower here). Removed chunks are
+ * skipped until dead postings pass a quarter of all postings, then the lists are compacted.
  */
 export class LexicalIndex {
   private readonly termIds = new Map<string, number>();
