@@ -31,40 +31,63 @@ export function createPacer(sliceMs = DEFAULT_SLICE_MS, now: () => number = () =
   };
 }
 
-/** Strings per run sorted in one go by {@link sortPaced}: 4,096 sort in about 1 ms. */
+/** Items per run sorted in one go by {@link sortPacedBy}: 4,096 sort in about 1 ms. */
 const SORT_RUN = 4096;
 
 /**
  * `items` sorted as `Array.prototype.sort()` sorts strings (by UTF-16 code units), in runs of 4,096 merged pairwise,
  * with `pacer` ticked along: sorting the 125k paths of a large corpus in one call held the event loop 45 ms.
  */
-export async function sortPaced(items: readonly string[], pacer: Pacer): Promise<string[]> {
-  let runs: string[][] = [];
+export function sortPaced(items: readonly string[], pacer: Pacer): Promise<string[]> {
+  return sortPacedBy(items, (item) => item, pacer);
+}
+
+/**
+ * `items` sorted by `key` (compared by UTF-16 code units, ties kept in their order), paced as {@link sortPaced}. The
+ * items themselves are sorted, with no map from key to item: building one for 125k documents held the event loop
+ * 110-130 ms.
+ */
+export async function sortPacedBy<T>(
+  items: readonly T[],
+  key: (item: T) => string,
+  pacer: Pacer,
+): Promise<T[]> {
+  const byKey = (a: T, b: T) => {
+    const x = key(a);
+    const y = key(b);
+    return x < y ? -1 : x > y ? 1 : 0;
+  };
+  let runs: T[][] = [];
   for (let i = 0; i < items.length; i += SORT_RUN) {
-    runs.push(items.slice(i, i + SORT_RUN).sort());
-    await pacer.tick();
+    runs.push(items.slice(i, i + SORT_RUN).sort(byKey));
+    const pause = pacer.tick();
+    if (pause) await pause;
   }
   while (runs.length > 1) {
-    const merged: string[][] = [];
+    const merged: T[][] = [];
     for (let r = 0; r < runs.length; r += 2) {
-      const a = runs[r] as string[];
+      const a = runs[r] as T[];
       const b = runs[r + 1];
       if (!b) {
         merged.push(a);
         continue;
       }
-      const out = new Array<string>(a.length + b.length);
+      const out = new Array<T>(a.length + b.length);
       let i = 0;
       let j = 0;
       let k = 0;
       while (i < a.length && j < b.length) {
-        out[k++] = (a[i] as string) <= (b[j] as string) ? (a[i++] as string) : (b[j++] as string);
-        if ((k & 1023) === 0) await pacer.tick();
+        out[k++] = key(a[i] as T) <= key(b[j] as T) ? (a[i++] as T) : (b[j++] as T);
+        if ((k & 1023) === 0) {
+          const pause = pacer.tick();
+          if (pause) await pause;
+        }
       }
-      while (i < a.length) out[k++] = a[i++] as string;
-      while (j < b.length) out[k++] = b[j++] as string;
+      while (i < a.length) out[k++] = a[i++] as T;
+      while (j < b.length) out[k++] = b[j++] as T;
       merged.push(out);
-      await pacer.tick();
+      const pause = pacer.tick();
+      if (pause) await pause;
     }
     runs = merged;
   }

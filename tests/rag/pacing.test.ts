@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createPacer, sortPaced, yieldToEventLoop } from '../../src/rag/pacing.js';
+import { createPacer, sortPaced, sortPacedBy, yieldToEventLoop } from '../../src/rag/pacing.js';
 import { createRandom } from '../../src/cli/bench-corpus.js';
 
 describe('createPacer', () => {
@@ -65,6 +65,30 @@ describe('sortPaced', () => {
     setImmediate(watch);
     await sortPaced(Array.from({ length: 10_000 }, word), pacer);
     done = true;
+    expect(ran).toBeGreaterThan(3);
+  });
+});
+
+describe('sortPacedBy', () => {
+  it('sorts items by a key as a stable sort does, ties in their order, and lets events run while it sorts', async () => {
+    const random = createRandom(11);
+    const items = Array.from({ length: 9000 }, (_, position) => ({
+      id: `doc-${Math.floor(random() * 3000)}`,
+      position,
+    }));
+    const expected = [...items].sort((a, b) =>
+      a.id < b.id ? -1 : a.id > b.id ? 1 : a.position - b.position,
+    );
+    let ran = 0;
+    let done = false;
+    const watch = () => {
+      ran += 1;
+      if (!done) setImmediate(watch);
+    };
+    setImmediate(watch);
+    const sorted = await sortPacedBy(items, (item) => item.id, { tick: () => yieldToEventLoop() });
+    done = true;
+    expect(sorted).toEqual(expected);
     expect(ran).toBeGreaterThan(3);
   });
 });
