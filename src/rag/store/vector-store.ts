@@ -296,9 +296,12 @@ export class HnswVectorStore extends VectorStore {
     return this.currentManifest;
   }
 
-  /** Documents currently served, in no particular order: neither sorted nor copied (see {@link sortedDocuments}). */
+  /**
+   * Documents currently served, neither copied nor sorted per call. They come from the sorted list (see
+   * {@link sortedDocuments}): walking an array is an order of magnitude faster than walking the versioned map.
+   */
   documents(): IterableIterator<StoredDocument> {
-    return this.snapshot.documents.values();
+    return this.snapshot.sorted.values();
   }
 
   /** Documents currently served, sorted by id (a copy). */
