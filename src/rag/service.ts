@@ -33,6 +33,7 @@ import type { VerbatimEmbeddings } from './embeddings/types.js';
 import { fuseRetrievals, retrieve } from './retrieval/hybrid.js';
 import type { HnswVectorStore, SyncProgress, SyncReport } from './store/vector-store.js';
 import type { StoredDocument } from './store/database.js';
+import { newestDocuments } from './store/sorted-documents.js';
 import { detectLanguage } from './text/language.js';
 import { createPacer } from './pacing.js';
 import type { Language, LoadFailure, SourceDocument } from './types.js';
@@ -165,10 +166,6 @@ function summarize(doc: StoredDocument, chunks: number): DocumentSummary {
   };
 }
 
-/** Most recent first (by date as written), then by id. */
-const newerFirst = (a: StoredDocument, b: StoredDocument): number =>
-  a.date !== b.date ? (a.date < b.date ? 1 : -1) : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
-
 /** Articles named when a question is not in the sources; a larger corpus is summarised with a count. */
 const COVERAGE_TITLES = 8;
 
@@ -224,19 +221,11 @@ export function createQaService(deps: QaServiceDeps): QaService {
   let covered: { version: string; titles: { docId: string; title: string }[]; total: number } | undefined;
   const coverage = () => {
     if (covered?.version !== store.corpusVersion) {
-      const recent: StoredDocument[] = [];
-      let total = 0;
-      for (const d of store.documents()) {
-        total += 1;
-        const at = recent.findIndex((r) => newerFirst(d, r) < 0);
-        if (at >= 0) recent.splice(at, 0, d);
-        else if (recent.length < COVERAGE_TITLES) recent.push(d);
-        if (recent.length > COVERAGE_TITLES) recent.pop();
-      }
+      const recent = newestDocuments(store.documents(), COVERAGE_TITLES);
       covered = {
         version: store.corpusVersion,
         titles: recent.map((d) => ({ docId: d.id, title: d.title })),
-        total,
+        total: store.documentCount,
       };
     }
     return covered;

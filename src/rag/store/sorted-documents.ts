@@ -7,6 +7,28 @@ interface WithId {
 
 const compareIds = (a: WithId, b: WithId): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
+/** Most recent first (by date as written: ISO dates sort as strings), then by id. */
+export const newerFirst = (a: WithId & { date: string }, b: WithId & { date: string }): number =>
+  a.date !== b.date ? (a.date < b.date ? 1 : -1) : compareIds(a, b);
+
+/**
+ * The `n` most recent documents in {@link newerFirst} order, in one pass that keeps only those `n`: a document older
+ * than the n-th kept one costs one comparison of dates.
+ */
+export function newestDocuments<T extends WithId & { date: string }>(documents: Iterable<T>, n: number): T[] {
+  const newest: T[] = [];
+  if (n <= 0) return newest;
+  for (const d of documents) {
+    const last = newest.length === n ? newest[n - 1] : undefined;
+    if (last && (d.date < last.date || newerFirst(d, last) >= 0)) continue;
+    let at = newest.length;
+    while (at > 0 && newerFirst(d, newest[at - 1] as T) < 0) at -= 1;
+    newest.splice(at, 0, d);
+    if (newest.length > n) newest.pop();
+  }
+  return newest;
+}
+
 /** Documents sorted by id; a large set is sorted in paced runs (125k documents took 200-330 ms in one sort). */
 export async function sortById<T extends WithId>(documents: readonly T[], pacer: Pacer): Promise<T[]> {
   if (documents.length <= 4096) return [...documents].sort(compareIds);

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createPacer } from '../../../src/rag/pacing.js';
-import { mergeById, sortById } from '../../../src/rag/store/sorted-documents.js';
+import { mergeById, newerFirst, newestDocuments, sortById } from '../../../src/rag/store/sorted-documents.js';
 
 const byCodeUnits = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 const docs = (ids: readonly string[], version = 0) => ids.map((id) => ({ id, version }));
@@ -57,5 +57,35 @@ describe('documents kept sorted by id', () => {
       ),
       { numRuns: 40 },
     );
+  });
+});
+
+describe('the newest documents', () => {
+  it('are the first n of every document ordered by date, newest first, then by id, whatever the input order', () => {
+    const dated = fc.uniqueArray(
+      fc.record({
+        id: fc.string({ maxLength: 4 }),
+        date: fc.constantFrom('', '2025-09-30', '2025-10-01', '2025-10-01T08:00'),
+      }),
+      { selector: (d) => d.id, maxLength: 60 },
+    );
+    fc.assert(
+      fc.property(dated, fc.integer({ min: 0, max: 12 }), (documents, n) => {
+        const expected = [...documents].sort(newerFirst).slice(0, n);
+        expect(newestDocuments(documents, n)).toEqual(expected);
+        expect(newestDocuments([...documents].reverse(), n)).toEqual(expected);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('orders by date first and breaks a tie by id', () => {
+    const documents = [
+      { id: 'b', date: '2025-10-02' },
+      { id: 'c', date: '2025-10-01' },
+      { id: 'a', date: '2025-10-02' },
+      { id: 'd', date: '2025-10-03' },
+    ];
+    expect(newestDocuments(documents, 3).map((d) => d.id)).toEqual(['d', 'a', 'b']);
   });
 });
