@@ -22,7 +22,7 @@ const EMBED_BATCH = 64;
  * embedder. Vectors go from the embedder straight into the index, batch by batch, so no second copy of all vectors
  * is kept in JavaScript (1M x 256 floats is 1 GB as float32, twice that as `number[][]`). The embedding loop, on one
  * thread, doubles as the embedder's throughput measurement; the shipped embedder (`createEmbeddings`, which may use
- * worker threads) is then timed over the same texts.
+ * worker threads) is then timed over the same texts, called as the store calls it, once its threads have started.
  */
 export async function runExactTask(task: BenchTask, corpus: PreparedCorpus): Promise<SystemResult> {
   const embeddings = new LocalHashEmbeddings({ dimensions: task.dims });
@@ -49,13 +49,22 @@ export async function runExactTask(task: BenchTask, corpus: PreparedCorpus): Pro
     const chunks = texts.length;
     const shipped = await createBenchEmbeddings(task.dims);
     const batch = shipped.preferredBatchSize ?? EMBED_BATCH;
-    const shippedStarted = performance.now();
+    // Called as the store calls it (typed arrays when offered), once untimed so that worker threads have started.
+    const embedBatch = (from: number) => {
+      const part = texts.slice(from, from + batch);
+      return shipped.embedDocumentsToFloat32
+        ? shipped.embedDocumentsToFloat32(part)
+        : shipped.embedDocuments(part);
+    };
+    let shippedEmbedder: { ms: number; batch: number };
     try {
-      for (let i = 0; i < texts.length; i += batch) await shipped.embedDocuments(texts.slice(i, i + batch));
+      await embedBatch(0);
+      const shippedStarted = performance.now();
+      for (let i = 0; i < texts.length; i += batch) await embedBatch(i);
+      shippedEmbedder = { ms: performance.now() - shippedStarted, batch };
     } finally {
       await shipped.close?.();
     }
-    const shippedEmbedder = { ms: performance.now() - shippedStarted, batch };
     texts = [];
 
     const vectors: number[][] = [];

@@ -608,7 +608,7 @@ export function renderBenchTable(report: BenchReport): string {
     `Verbatim bench: ${corpus.chunks.toLocaleString('en')} chunks in ${corpus.documents.toLocaleString('en')} documents (${corpus.averageChunkCharacters.toFixed(0)} characters per chunk), ${options.dims} dimensions, ${options.repeat} run(s), ${options.queries} recall queries, ${options.latencyQueries} timed queries`,
     `Machine: ${report.machine.cpus} × ${report.machine.cpuModel}, Node ${report.machine.node}`,
     `Embedder ${embedder.id}: ${Math.round(embedder.chunksPerSecond).toLocaleString('en')} chunks/s (${(embedder.charactersPerSecond / 1e6).toFixed(2)} M characters/s) on one thread, ` +
-      `${Math.round(embedder.shipped.chunksPerSecond).toLocaleString('en')} chunks/s as shipped (batches of ${embedder.shipped.batch}, ${embedder.shipped.threads} cores); ` +
+      `${Math.round(embedder.shipped.chunksPerSecond).toLocaleString('en')} chunks/s as shipped (batches of ${embedder.shipped.batch}, ${embedder.shipped.threads} cores, threads started); ` +
       `query embedding p50 ${formatValue(embedder.query.p50, 'ms')} ms, p99 ${formatValue(embedder.query.p99, 'ms')} ms`,
     `Verbatim: M ${report.verbatim.params.m}, efConstruction ${report.verbatim.params.efConstruction}, ef ${report.verbatim.params.efSearch}, ` +
       `${report.verbatim.params.threads} graph thread(s) from ${report.verbatim.params.parallelMinChunks} chunks, ` +
