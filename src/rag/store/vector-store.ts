@@ -358,7 +358,7 @@ export class HnswVectorStore extends VectorStore {
       // The served map already knows every document; only an index that must be rebuilt asks the database.
       const keys = this.needsFullRebuild ? this.db.listDocumentKeys() : undefined;
       const removed: string[] = [];
-      for (const id of keys ? keys.map((k) => k.id) : this.snapshot.documents.keys()) {
+      for (const { id } of keys ?? this.snapshot.sorted) {
         if (!wanted.has(id)) removed.push(id);
         const pause = pacer.tick();
         if (pause) await pause;
