@@ -497,14 +497,6 @@ export class HnswVectorStore extends VectorStore {
     return run;
   }
 
-  /**
-   * Ids and content hashes of the stored documents, from the served snapshot (which holds every stored document)
-   * rather than a read of the whole table, except when the stored corpus is about to be dropped and re-embedded.
-   */
-  private documentKeys(): { id: string; contentHash: string }[] {
-    return this.needsFullRebuild ? this.db.listDocumentKeys() : [...this.snapshot.documents.values()];
-  }
-
   private createIndex(layout: GraphLayout): ShardedIndex {
     return ShardedIndex.create(
       {
@@ -751,7 +743,7 @@ export class HnswVectorStore extends VectorStore {
     // An upsert or removal looks up the documents it touches in the served map instead of listing the corpus.
     const stored: Pick<Map<string, { id: string; contentHash: string }>, 'get' | 'has' | 'keys'> = keys ||
     this.needsFullRebuild
-      ? new Map((keys ?? this.documentKeys()).map((d) => [d.id, d]))
+      ? new Map((keys ?? this.db.listDocumentKeys()).map((d) => [d.id, d]))
       : this.snapshot.documents;
     const stages = { chunkingMs: 0, embeddingMs: 0, storingMs: 0, indexingMs: 0, persistingMs: 0 };
     let mark = started;
