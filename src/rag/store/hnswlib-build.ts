@@ -3,11 +3,13 @@ import { existsSync } from 'node:fs';
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   SIMD_BUILD_DIR,
   SIMD_LEVELS,
   SIMD_RECORD_FILE,
   parseCpuFlags,
+  type SimdBuild,
   type SimdBuildRecord,
   type SimdLevel,
 } from './hnswlib.js';
@@ -93,6 +95,59 @@ for (let q = 0; q < 20; q += 1) {
 }
 `;
 
+/** Our int8 graph's source (see `native/int8-graph.cc`), compiled beside hnswlib-node's for each level. */
+const INT8_SOURCE = fileURLToPath(new URL('./native/int8-graph.cc', import.meta.url));
+
+/** A node-gyp project for the int8 graph: hnswlib's headers come from hnswlib-node's source. */
+const int8BindingGyp = (hnswlibSource: string) =>
+  JSON.stringify({
+    targets: [
+      {
+        target_name: 'int8_graph',
+        sources: ['int8-graph.cc'],
+        include_dirs: [`<!(node -p "require('node-addon-api').include_dir")`, hnswlibSource],
+        defines: ['NAPI_DISABLE_CPP_EXCEPTIONS'],
+        'cflags!': ['-fno-exceptions'],
+        'cflags_cc!': ['-fno-exceptions'],
+      },
+    ],
+  });
+
+/**
+ * Run in a child process like {@link SMOKE_TEST}: the int8 graph must find every point of a small set as its own
+ * nearest neighbour, and answer the same after a save and a load.
+ */
+const INT8_SMOKE_TEST = `
+const [addonPath, file] = process.argv.slice(-2);
+const { Int8Graph } = require(addonPath);
+let seed = 11;
+const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) - 0.5;
+const dims = 32, points = 400;
+const codes = Int8Array.from({ length: dims * points }, () => Math.round(random() * 250));
+const labels = Float64Array.from({ length: points }, (_, i) => i * 2);
+const graph = new Int8Graph(dims);
+graph.initIndex(points, 12, 100, 1);
+graph.setEf(100);
+graph.addPoints(codes, labels);
+graph.writeIndex(file);
+const loaded = new Int8Graph(dims);
+loaded.readIndex(file, 0);
+loaded.setEf(100);
+for (let i = 0; i < points; i += 7) {
+  const query = codes.subarray(i * dims, (i + 1) * dims);
+  let best = -Infinity;
+  for (let j = 0; j < points; j += 1) {
+    let dot = 0;
+    for (let x = 0; x < dims; x += 1) dot += codes[j * dims + x] * query[x];
+    best = Math.max(best, dot);
+  }
+  for (const index of [graph, loaded]) {
+    const found = index.searchKnn(query, 1, Infinity);
+    if (found.distances[0] !== -best) throw new Error('int8 graph missed the nearest point');
+  }
+}
+`;
+
 /**
  * Compiles hnswlib-node's source once per x86-64 level with `-march=<level>` (node-gyp, as npm does for the package),
  * checks each build the CPU can run against the package's own, and records the builds that passed. Returns a summary.
@@ -111,54 +166,86 @@ export async function buildSimdVariants(options: BuildOptions): Promise<string> 
   const cpuFlags = parseCpuFlags(await readFile('/proc/cpuinfo', 'utf8').catch(() => ''));
   const levels = SIMD_LEVELS.filter((l) => !options.levels || options.levels.includes(l.level));
 
-  const results = await Promise.all(
-    levels.map(
-      async ({ level, cpuFlags: needed }): Promise<{ level: SimdLevel; file: string } | undefined> => {
-        const work = join(outDir, `build-${level}`);
-        await mkdir(work, { recursive: true });
-        await cp(join(packageDir, 'binding.gyp'), join(work, 'binding.gyp'));
-        await cp(join(packageDir, 'src'), join(work, 'src'), { recursive: true });
-        const compiled = await run(
-          process.execPath,
-          [nodeGypPath(options.env), 'rebuild', ...nodeDirArgs(options.env)],
-          {
-            cwd: work,
-            env: {
-              ...options.env,
-              CXXFLAGS: `${options.env.CXXFLAGS ?? ''} -march=${level}`.trim(),
-              NODE_PATH: [addonApi, options.env.NODE_PATH].filter(Boolean).join(':'),
-            },
-          },
-        );
-        const file = `${level}.node`;
-        try {
-          if (compiled.code !== 0) {
-            options.log(
-              `${level}: compile failed (${compiled.output.trim().split('\n').slice(-2).join(' | ')})`,
-            );
-            return undefined;
-          }
-          await cp(join(work, 'build', 'Release', 'addon.node'), join(outDir, file));
-        } finally {
-          await rm(work, { recursive: true, force: true });
-        }
-        if (cpuFlags && needed.every((f) => cpuFlags.has(f))) {
-          const smoke = await run(process.execPath, ['-', portableAddon, join(outDir, file)], {
-            input: SMOKE_TEST,
-          });
-          if (smoke.code !== 0) {
-            options.log(
-              `${level}: built but failed its check against the portable build (${smoke.signal ?? smoke.output.trim().split('\n')[0]})`,
-            );
-            await rm(join(outDir, file), { force: true });
-            return undefined;
-          }
-        }
-        return { level, file };
+  const compile = (work: string, level: SimdLevel) =>
+    run(process.execPath, [nodeGypPath(options.env), 'rebuild', ...nodeDirArgs(options.env)], {
+      cwd: work,
+      env: {
+        ...options.env,
+        CXXFLAGS: `${options.env.CXXFLAGS ?? ''} -march=${level}`.trim(),
+        NODE_PATH: [addonApi, options.env.NODE_PATH].filter(Boolean).join(':'),
       },
-    ),
+    });
+  /** The int8 graph for `level`, checked when this CPU runs it; undefined (reported) when it cannot be made. */
+  const buildInt8 = async (level: SimdLevel, runsHere: boolean): Promise<string | undefined> => {
+    const work = join(outDir, `build-${level}-int8`);
+    const file = `${level}-int8.node`;
+    await mkdir(work, { recursive: true });
+    try {
+      await writeFile(join(work, 'binding.gyp'), int8BindingGyp(join(packageDir, 'src')));
+      await cp(INT8_SOURCE, join(work, 'int8-graph.cc'));
+      const compiled = await compile(work, level);
+      if (compiled.code !== 0) {
+        options.log(
+          `${level}: int8 graph compile failed (${compiled.output.trim().split('\n').slice(-2).join(' | ')})`,
+        );
+        return undefined;
+      }
+      await cp(join(work, 'build', 'Release', 'int8_graph.node'), join(outDir, file));
+      if (runsHere) {
+        const smoke = await run(process.execPath, ['-', join(outDir, file), join(work, 'smoke.bin')], {
+          input: INT8_SMOKE_TEST,
+        });
+        if (smoke.code !== 0) {
+          options.log(
+            `${level}: int8 graph built but failed its check (${smoke.signal ?? smoke.output.trim().split('\n')[0]})`,
+          );
+          await rm(join(outDir, file), { force: true });
+          return undefined;
+        }
+      }
+      return file;
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  };
+
+  const results = await Promise.all(
+    levels.map(async ({ level, cpuFlags: needed }): Promise<SimdBuild | undefined> => {
+      const work = join(outDir, `build-${level}`);
+      await mkdir(work, { recursive: true });
+      await cp(join(packageDir, 'binding.gyp'), join(work, 'binding.gyp'));
+      await cp(join(packageDir, 'src'), join(work, 'src'), { recursive: true });
+      const compiled = await compile(work, level);
+      const file = `${level}.node`;
+      try {
+        if (compiled.code !== 0) {
+          options.log(
+            `${level}: compile failed (${compiled.output.trim().split('\n').slice(-2).join(' | ')})`,
+          );
+          return undefined;
+        }
+        await cp(join(work, 'build', 'Release', 'addon.node'), join(outDir, file));
+      } finally {
+        await rm(work, { recursive: true, force: true });
+      }
+      const runsHere = cpuFlags !== undefined && needed.every((f) => cpuFlags.has(f));
+      if (runsHere) {
+        const smoke = await run(process.execPath, ['-', portableAddon, join(outDir, file)], {
+          input: SMOKE_TEST,
+        });
+        if (smoke.code !== 0) {
+          options.log(
+            `${level}: built but failed its check against the portable build (${smoke.signal ?? smoke.output.trim().split('\n')[0]})`,
+          );
+          await rm(join(outDir, file), { force: true });
+          return undefined;
+        }
+      }
+      const int8File = await buildInt8(level, runsHere);
+      return int8File ? { level, file, int8File } : { level, file };
+    }),
   );
-  const builds = results.filter((b): b is { level: SimdLevel; file: string } => b !== undefined);
+  const builds = results.filter((b): b is SimdBuild => b !== undefined);
   const record: SimdBuildRecord = { hnswlibVersion: version, builds };
   await writeFile(join(outDir, SIMD_RECORD_FILE), `${JSON.stringify(record, null, 2)}\n`);
   const usable = SIMD_LEVELS.find(
@@ -166,5 +253,5 @@ export async function buildSimdVariants(options: BuildOptions): Promise<string> 
   );
   return builds.length === 0
     ? 'no hnswlib SIMD build could be made; the portable build will be used'
-    : `hnswlib ${version} compiled for ${builds.map((b) => b.level).join(', ')}; this CPU will use ${usable?.level ?? 'the portable build'}`;
+    : `hnswlib ${version} compiled for ${builds.map((b) => `${b.level}${b.int8File ? ' (with int8 graphs)' : ''}`).join(', ')}; this CPU will use ${usable?.level ?? 'the portable build'}`;
 }

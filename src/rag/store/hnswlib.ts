@@ -24,11 +24,18 @@ export const SIMD_LEVELS: readonly { level: SimdLevel; cpuFlags: readonly string
   { level: 'x86-64-v3', cpuFlags: V3 },
 ];
 
+/** One level's builds: hnswlib-node's addon, and our int8 graph when it could be made. */
+export interface SimdBuild {
+  level: SimdLevel;
+  file: string;
+  int8File?: string;
+}
+
 /** What `scripts/build-hnswlib.ts` writes next to the builds it made at install time. */
 export interface SimdBuildRecord {
   /** The hnswlib-node version whose source was compiled: a build of another version is never loaded. */
   hnswlibVersion: string;
-  builds: { level: SimdLevel; file: string }[];
+  builds: SimdBuild[];
 }
 
 /** The build chosen, and why in one line (for the start-up log and the benchmark's report). */
@@ -36,7 +43,36 @@ export interface HnswlibChoice {
   build: SimdLevel | 'portable';
   /** Absolute path of the addon for a SIMD build. */
   file?: string;
+  /** Absolute path of the int8 graph addon made for the same level, when there is one. */
+  int8File?: string;
   reason: string;
+}
+
+/**
+ * An hnsw graph of int8 codes (`native/int8-graph.cc`, compiled at install beside each SIMD build): the distance is
+ * the negated dot product of the codes. Methods throw on bad arguments and on hnswlib's errors.
+ */
+export interface Int8GraphIndex {
+  initIndex(maxElements: number, m: number, efConstruction: number, randomSeed: number): void;
+  /** Loads a saved graph; the file's checksum must have been checked first (hnswlib trusts its sizes). */
+  readIndex(path: string, maxElements: number): void;
+  writeIndex(path: string): void;
+  resizeIndex(maxElements: number): void;
+  setEf(ef: number): void;
+  getCurrentCount(): number;
+  getMaxElements(): number;
+  getIdsList(): number[];
+  /** Adds `labels.length` points whose codes are packed one after the other. */
+  addPoints(codes: Int8Array, labels: Float64Array): void;
+  /** The `k` nearest labels below `visibleBelow` (Infinity: all), closest first. */
+  searchKnn(query: Int8Array, k: number, visibleBelow: number): { neighbors: number[]; distances: number[] };
+  /** Throws when the graph does not hold `label`. */
+  markDelete(label: number): void;
+}
+
+/** The int8 graph addon's exports. */
+export interface Int8GraphModule {
+  Int8Graph: new (dimensions: number) => Int8GraphIndex;
 }
 
 /** Everything the choice depends on, gathered by {@link loadHnswlib} and passed in so the rule can be tested. */
@@ -71,7 +107,13 @@ export function chooseHnswlibBuild(input: HnswlibChoiceInput): HnswlibChoice {
     if (!build) continue;
     const file = join(input.recordDir, build.file);
     if (!input.fileExists(file)) continue;
-    return { build: level, file, reason: `this CPU runs ${level}` };
+    const int8File = build.int8File ? join(input.recordDir, build.int8File) : undefined;
+    return {
+      build: level,
+      file,
+      ...(int8File && input.fileExists(int8File) ? { int8File } : {}),
+      reason: `this CPU runs ${level}`,
+    };
   }
   return portableBecause('this CPU runs none of the SIMD builds made at install');
 }
@@ -112,14 +154,21 @@ function readCpuFlags(): Set<string> | undefined {
   }
 }
 
-const loaded = new Map<HnswlibBuildMode, { lib: HnswlibModule; choice: HnswlibChoice }>();
+/** hnswlib for a process: the build chosen, and the int8 graph made for that build when it loads. */
+export interface LoadedHnswlib {
+  lib: HnswlibModule;
+  int8?: Int8GraphModule;
+  choice: HnswlibChoice;
+}
+
+const loaded = new Map<HnswlibBuildMode, LoadedHnswlib>();
 
 /**
  * hnswlib for this process (and thread), loaded once per mode. hnswlib-node compiles without `-march`, so its distance
  * functions use SSE only; the install also compiles the same source for x86-64-v3 (AVX2) and v4 (AVX-512), and this
  * picks the fastest one the CPU has the flags for. A build that fails to load falls back to the package's own.
  */
-export function loadHnswlib(mode: HnswlibBuildMode = 'auto'): { lib: HnswlibModule; choice: HnswlibChoice } {
+export function loadHnswlib(mode: HnswlibBuildMode = 'auto'): LoadedHnswlib {
   const cached = loaded.get(mode);
   if (cached) return cached;
   const installed = readJson<{ version: string }>(join(packageDir, 'package.json'));
@@ -144,7 +193,15 @@ export function loadHnswlib(mode: HnswlibBuildMode = 'auto'): { lib: HnswlibModu
       };
     }
   }
-  const result = { lib, choice };
+  let int8: Int8GraphModule | undefined;
+  if (choice.build !== 'portable' && choice.int8File) {
+    try {
+      int8 = require(choice.int8File) as Int8GraphModule;
+    } catch {
+      int8 = undefined;
+    }
+  }
+  const result = { lib, choice, ...(int8 ? { int8 } : {}) };
   loaded.set(mode, result);
   return result;
 }

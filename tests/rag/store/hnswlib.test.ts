@@ -56,6 +56,23 @@ describe('chooseHnswlibBuild', () => {
     expect(chooseHnswlibBuild(input({ cpuFlags: undefined })).reason).toMatch(/unreadable/);
   });
 
+  it("names the chosen level's int8 graph addon only when it was recorded and is there", () => {
+    const withInt8: SimdBuildRecord = {
+      ...bothBuilt,
+      builds: bothBuilt.builds.map((b) => ({ ...b, int8File: `${b.level}-int8.node` })),
+    };
+    expect(chooseHnswlibBuild(input({ record: withInt8, cpuFlags: v3Flags }))).toMatchObject({
+      build: 'x86-64-v3',
+      int8File: '/builds/x86-64-v3-int8.node',
+    });
+    expect(chooseHnswlibBuild(input()).int8File).toBeUndefined();
+    const int8Missing = chooseHnswlibBuild(
+      input({ record: withInt8, fileExists: (p) => !p.endsWith('-int8.node') }),
+    );
+    expect(int8Missing).toMatchObject({ build: 'x86-64-v4', file: '/builds/x86-64-v4.node' });
+    expect(int8Missing.int8File).toBeUndefined();
+  });
+
   it('falls back to the package build when asked, off linux-x64, or when the builds are stale or missing', () => {
     expect(chooseHnswlibBuild(input({ mode: 'portable' })).reason).toBe('HNSW_SIMD=off');
     expect(chooseHnswlibBuild(input({ arch: 'arm64' })).build).toBe('portable');
@@ -131,10 +148,13 @@ describe.runIf(onLinuxX64)('buildSimdVariants', () => {
         log: (l) => lines.push(l),
       });
       expect(lines).toEqual([]);
-      expect(summary).toMatch(/compiled for x86-64-v3/);
+      expect(summary).toMatch(/compiled for x86-64-v3 \(with int8 graphs\)/);
       const written = JSON.parse(await readFile(join(outDir, SIMD_RECORD_FILE), 'utf8')) as SimdBuildRecord;
-      expect(written.builds).toEqual([{ level: 'x86-64-v3', file: 'x86-64-v3.node' }]);
+      expect(written.builds).toEqual([
+        { level: 'x86-64-v3', file: 'x86-64-v3.node', int8File: 'x86-64-v3-int8.node' },
+      ]);
       expect(existsSync(join(outDir, 'build-x86-64-v3'))).toBe(false);
+      expect(existsSync(join(outDir, 'build-x86-64-v3-int8'))).toBe(false);
       const cpu = parseCpuFlags(readFileSync('/proc/cpuinfo', 'utf8'));
       if (SIMD_LEVELS[1]!.cpuFlags.every((f) => cpu?.has(f))) {
         const built = createRequire(import.meta.url)(join(outDir, 'x86-64-v3.node')) as HnswlibModule;
