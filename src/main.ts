@@ -26,6 +26,7 @@ export function storeOptions(
   | 'threads'
   | 'parallelMinChunks'
   | 'hnswBuild'
+  | 'int8Graphs'
   | 'graphDimensions'
 > {
   return {
@@ -41,6 +42,7 @@ export function storeOptions(
     threads: config.INDEX_THREADS,
     parallelMinChunks: config.INDEX_PARALLEL_MIN_CHUNKS,
     hnswBuild: config.HNSW_SIMD === 'off' ? 'portable' : 'auto',
+    int8Graphs: config.HNSW_INT8 !== 'off',
   };
 }
 

@@ -1,9 +1,151 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { sha256File } from './atomic-file.js';
-import { loadHnswlib, type HnswlibBuildMode, type HnswlibModule } from './hnswlib.js';
+import {
+  loadHnswlib,
+  type HnswlibBuildMode,
+  type HnswlibModule,
+  type Int8GraphIndex,
+  type Int8GraphModule,
+  type LoadedHnswlib,
+} from './hnswlib.js';
 import { FullVectors, parseProjected, Projection, serializeProjected, writeUnit } from './projection.js';
 
 type Hnsw = InstanceType<HnswlibModule['HierarchicalNSW']>;
+
+/** What a graph's points are stored as: 32-bit floats, or int8 codes of projected points (see {@link GraphParams}). */
+export type GraphCodes = 'float32' | 'int8';
+
+/** The operations {@link GraphShard} needs from a graph, whatever its points are stored as. */
+interface Graph {
+  read(path: string): Promise<void>;
+  write(path: string): Promise<void>;
+  resize(capacity: number): void;
+  readonly count: number;
+  readonly capacity: number;
+  add(point: number[], label: number): void;
+  /** The `n` nearest labels below `visibleBelow` (Infinity: all), closest first. */
+  search(point: number[], n: number, visibleBelow: number): { neighbors: number[]; distances: number[] };
+  markDelete(label: number): void;
+  ids(): number[];
+}
+
+/** hnswlib-node's graph of floats, in cosine space (full vectors) or inner-product space (projections). */
+class FloatGraph implements Graph {
+  private index: Hnsw;
+  constructor(
+    private readonly lib: HnswlibModule,
+    private readonly space: 'cosine' | 'ip',
+    private readonly dimensions: number,
+    private readonly params: GraphParams,
+    capacity: number,
+  ) {
+    this.index = this.create();
+    this.index.initIndex({
+      maxElements: capacity,
+      m: params.m,
+      efConstruction: params.efConstruction,
+      randomSeed: 100,
+    });
+    this.index.setEf(params.efSearch);
+  }
+  private create(): Hnsw {
+    return new this.lib.HierarchicalNSW(this.space, this.dimensions);
+  }
+  async read(path: string) {
+    const index = this.create();
+    await index.readIndex(path);
+    index.setEf(this.params.efSearch);
+    this.index = index;
+  }
+  async write(path: string) {
+    await this.index.writeIndex(path);
+  }
+  resize(capacity: number) {
+    this.index.resizeIndex(capacity);
+  }
+  get count() {
+    return this.index.getCurrentCount();
+  }
+  get capacity() {
+    return this.index.getMaxElements();
+  }
+  add(point: number[], label: number) {
+    this.index.addPoint(point, label);
+  }
+  search(point: number[], n: number, visibleBelow: number) {
+    return Number.isFinite(visibleBelow)
+      ? this.index.searchKnn(point, n, (label: number) => label < visibleBelow)
+      : this.index.searchKnn(point, n);
+  }
+  markDelete(label: number) {
+    this.index.markDelete(label);
+  }
+  ids() {
+    return this.index.getIdsList();
+  }
+}
+
+/**
+ * A graph of projected points stored as int8 codes (our addon, `native/int8-graph.cc`): each value times the
+ * projection's {@link Projection.scale}, rounded and clamped to ±127. A quarter of the memory of floats, so the
+ * graphs of both worker threads stay in the CPU's cache together; the candidates are re-ranked on the full vectors
+ * as for a float graph.
+ */
+class Int8Graph implements Graph {
+  private index: Int8GraphIndex;
+  private readonly code: Int8Array;
+  private readonly label = new Float64Array(1);
+  /** Set from the projection once it is fitted or loaded; codes made before that would all be zero. */
+  scale = 0;
+  constructor(
+    private readonly lib: Int8GraphModule,
+    private readonly dimensions: number,
+    private readonly params: GraphParams,
+    capacity: number,
+  ) {
+    this.code = new Int8Array(dimensions);
+    this.index = new lib.Int8Graph(dimensions);
+    this.index.initIndex(capacity, params.m, params.efConstruction, 100);
+    this.index.setEf(params.efSearch);
+  }
+  private encode(point: number[]): Int8Array {
+    if (!(this.scale > 0)) throw new Error('int8 graph used before its projection has a scale');
+    for (let i = 0; i < this.dimensions; i += 1)
+      this.code[i] = Math.max(-127, Math.min(127, Math.round((point[i] as number) * this.scale)));
+    return this.code;
+  }
+  async read(path: string) {
+    const index = new this.lib.Int8Graph(this.dimensions);
+    index.readIndex(path, 0);
+    index.setEf(this.params.efSearch);
+    this.index = index;
+  }
+  async write(path: string) {
+    this.index.writeIndex(path);
+  }
+  resize(capacity: number) {
+    this.index.resizeIndex(capacity);
+  }
+  get count() {
+    return this.index.getCurrentCount();
+  }
+  get capacity() {
+    return this.index.getMaxElements();
+  }
+  add(point: number[], label: number) {
+    this.label[0] = label;
+    this.index.addPoints(this.encode(point), this.label);
+  }
+  search(point: number[], n: number, visibleBelow: number) {
+    return this.index.searchKnn(this.encode(point), n, visibleBelow);
+  }
+  markDelete(label: number) {
+    this.index.markDelete(label);
+  }
+  ids() {
+    return this.index.getIdsList();
+  }
+}
 
 /** How one hnsw graph is built and searched. */
 export interface GraphParams {
@@ -20,6 +162,11 @@ export interface GraphParams {
   efSearch: number;
   /** Which hnswlib build to load (see {@link loadHnswlib}); `auto` when absent. */
   build?: HnswlibBuildMode;
+  /**
+   * `int8`: a projected graph stores int8 codes, with the int8 addon made at install (it must have loaded, see
+   * {@link LoadedHnswlib.int8}). Absent or `float32`: floats. A graph on full vectors always stores floats.
+   */
+  codes?: GraphCodes;
 }
 
 /** Size and SHA-256 of a saved graph, as recorded in the manifest. */
@@ -75,14 +222,16 @@ export async function verifyGraphFile(path: string, expected: FileChecksum): Pro
  * them by their exact cosine distance, which is what it returns.
  */
 export class GraphShard {
-  private index: Hnsw;
-  private readonly lib: HnswlibModule;
+  private index: Graph;
+  private readonly lib: LoadedHnswlib;
   private readonly graphDimensions: number;
   private projection: Projection | undefined;
   private full: FullVectors | undefined;
 
   constructor(private readonly params: GraphParams) {
-    this.lib = loadHnswlib(params.build).lib;
+    this.lib = loadHnswlib(params.build);
+    if (this.int8 && !this.lib.int8)
+      throw new Error('int8 graphs asked for, but the int8 addon did not load');
     this.graphDimensions = Math.min(params.graphDimensions ?? params.dimensions, params.dimensions);
     this.index = this.fresh(16);
   }
@@ -92,22 +241,31 @@ export class GraphShard {
     return isProjected(this.params);
   }
 
-  private create(): Hnsw {
-    return new this.lib.HierarchicalNSW(this.projected ? 'ip' : 'cosine', this.graphDimensions);
+  /** Whether the graph stores int8 codes of its projected points. */
+  private get int8(): boolean {
+    return this.projected && this.params.codes === 'int8';
   }
 
-  private fresh(capacity: number): Hnsw {
-    const index = this.create();
-    index.initIndex({
-      maxElements: Math.max(capacity, 16),
-      m: this.params.m,
-      efConstruction: this.params.efConstruction,
-      randomSeed: 100,
-    });
-    index.setEf(this.params.efSearch);
+  private create(capacity: number): Graph {
+    const n = Math.max(capacity, 16);
+    if (this.int8) {
+      const graph = new Int8Graph(this.lib.int8 as Int8GraphModule, this.graphDimensions, this.params, n);
+      graph.scale = this.projection?.scale ?? 0;
+      return graph;
+    }
+    return new FloatGraph(
+      this.lib.lib,
+      this.projected ? 'ip' : 'cosine',
+      this.graphDimensions,
+      this.params,
+      n,
+    );
+  }
+
+  private fresh(capacity: number): Graph {
     this.projection = undefined;
     this.full = this.projected ? new FullVectors(this.params.dimensions, capacity) : undefined;
-    return index;
+    return this.create(capacity);
   }
 
   reset(capacity: number): void {
@@ -130,17 +288,24 @@ export class GraphShard {
         throw new CorruptGraphError(`${vectors.path}: ${(err as Error).message}`);
       }
     }
-    const index = this.create();
-    await index.readIndex(graph.path);
-    index.setEf(this.params.efSearch);
-    this.index = index;
     // A graph saved before any point came has no fitted projection: the first points after loading fit one.
-    this.projection = restored && restored.full.count > 0 ? restored.projection : undefined;
+    const projection = restored && restored.full.count > 0 ? restored.projection : undefined;
+    if (this.int8 && projection && !(projection.scale > 0))
+      throw new CorruptGraphError(`${vectors?.path ?? graph.path} has no int8 scale`);
+    const index = this.create(16);
+    if (index instanceof Int8Graph) index.scale = projection?.scale ?? 0;
+    try {
+      await index.read(graph.path);
+    } catch (err) {
+      throw new CorruptGraphError(`${graph.path}: ${(err as Error).message}`);
+    }
+    this.index = index;
+    this.projection = projection;
     this.full = restored?.full;
   }
 
   async save(path: string): Promise<void> {
-    await this.index.writeIndex(path);
+    await this.index.write(path);
   }
 
   /** Writes a projected graph's projection and full vectors to `path`. */
@@ -160,38 +325,40 @@ export class GraphShard {
    */
   add(labels: ArrayLike<number>, vectors: Float32Array, from = 0, to = labels.length): void {
     const d = this.params.dimensions;
-    const needed = this.index.getCurrentCount() + (to - from);
-    if (needed > this.index.getMaxElements())
-      this.index.resizeIndex(Math.max(needed, Math.ceil(this.index.getMaxElements() * 1.5)));
+    const needed = this.index.count + (to - from);
+    if (needed > this.index.capacity)
+      this.index.resize(Math.max(needed, Math.ceil(this.index.capacity * 1.5)));
     if (!this.full) {
       for (let i = from; i < to; i += 1)
-        this.index.addPoint(Array.from(vectors.subarray(i * d, (i + 1) * d)), labels[i] as number);
+        this.index.add(Array.from(vectors.subarray(i * d, (i + 1) * d)), labels[i] as number);
       return;
     }
-    this.projection ??= Projection.fit(vectors, d, this.graphDimensions);
+    if (!this.projection) {
+      this.projection = Projection.fit(vectors, d, this.graphDimensions);
+      if (this.index instanceof Int8Graph) this.index.scale = this.projection.scale;
+    }
     this.full.reserve(to - from);
     const unit = new Float32Array(d);
     for (let i = from; i < to; i += 1) {
       this.full.add(labels[i] as number, vectors, i * d, unit);
-      this.index.addPoint(this.projection.apply(unit), labels[i] as number);
+      this.index.add(this.projection.apply(unit), labels[i] as number);
     }
   }
 
   search(query: ArrayLike<number>, k: number, visibleBelow: number): ShardHits {
-    const count = this.index.getCurrentCount();
+    const count = this.index.count;
     if (count === 0 || k <= 0) return { labels: [], distances: [] };
-    const filter = Number.isFinite(visibleBelow) ? (label: number) => label < visibleBelow : undefined;
     if (!this.full || !this.projection) {
-      const n = Math.min(k, this.index.getMaxElements());
+      const n = Math.min(k, this.index.capacity);
       const point = Array.isArray(query) ? query : Array.from(query);
-      const result = filter ? this.index.searchKnn(point, n, filter) : this.index.searchKnn(point, n);
+      const result = this.index.search(point, n, visibleBelow);
       return { labels: result.neighbors, distances: result.distances };
     }
     const unit = new Float32Array(this.params.dimensions);
     writeUnit(query, 0, unit.length, unit);
     const point = this.projection.apply(unit);
-    const n = Math.min(Math.max(k, this.params.rerank ?? k), this.index.getMaxElements());
-    const candidates = filter ? this.index.searchKnn(point, n, filter) : this.index.searchKnn(point, n);
+    const n = Math.min(Math.max(k, this.params.rerank ?? k), this.index.capacity);
+    const candidates = this.index.search(point, n, visibleBelow);
     const full = this.full;
     const ranked = candidates.neighbors
       .map((label) => ({ label, distance: 1 - full.similarity(label, unit) }))
@@ -215,10 +382,10 @@ export class GraphShard {
   }
 
   ids(): number[] {
-    return this.index.getIdsList();
+    return this.index.ids();
   }
 
   get count(): number {
-    return this.index.getCurrentCount();
+    return this.index.count;
   }
 }

@@ -38,6 +38,8 @@ const manifestSchema = z.object({
     rerank: z.number().int().positive(),
     /** Dimensions the graphs are built on: fewer than the embedder's when they hold projected vectors. */
     graphDimensions: z.number().int().positive(),
+    /** What the graphs store; absent in manifests written before int8 graphs, whose graphs hold floats. */
+    codes: z.enum(['float32', 'int8']).optional(),
   }),
   /** Worker threads holding the graphs (0: one graph on the main thread). */
   layout: z.object({ threads: z.number().int().min(0).max(64) }),

@@ -19,6 +19,11 @@ export class Projection {
     readonly to: number,
     /** `to` rows of `from` values: row j is the j-th principal direction. */
     readonly components: Float32Array,
+    /**
+     * 127 over the largest magnitude of any projected value of the sample's unit vectors: a projected value times
+     * this, rounded, is its int8 code (the rare larger value is clamped). 0 when unknown.
+     */
+    readonly scale = 0,
   ) {}
 
   /** Fits a projection from `from` to `to` dimensions on the first rows (at most {@link PROJECTION_SAMPLE_ROWS}). */
@@ -52,14 +57,22 @@ export class Projection {
       const column = (order[j] as { index: number }).index;
       for (let i = 0; i < from; i += 1) components[j * from + i] = eigenvectors.get(i, column);
     }
-    return new Projection(from, to, components);
+    const unscaled = new Projection(from, to, components);
+    const unit = new Float32Array(from);
+    let largest = 0;
+    for (let r = 0; r < rows; r += 1) {
+      writeUnit(vectors, r * from, from, unit);
+      for (const value of unscaled.apply(unit)) largest = Math.max(largest, Math.abs(value));
+    }
+    return new Projection(from, to, components, largest > 0 ? 127 / largest : 0);
   }
 
-  /** A projection read back from its components (`to` rows of `from` values). */
-  static of(from: number, to: number, components: Float32Array): Projection {
+  /** A projection read back from its components (`to` rows of `from` values) and its int8 scale. */
+  static of(from: number, to: number, components: Float32Array, scale = 0): Projection {
     if (components.length !== from * to)
       throw new RangeError(`${components.length} components for ${from} → ${to} dimensions`);
-    return new Projection(from, to, components);
+    if (!(scale >= 0 && Number.isFinite(scale))) throw new RangeError(`int8 scale ${scale}`);
+    return new Projection(from, to, components, scale);
   }
 
   /** The projection of the vector at `offset` in `source`, as the plain array hnswlib-node takes. */
@@ -204,6 +217,7 @@ export function serializeProjected(projection: Projection, full: FullVectors): U
   header.writeUInt32LE(projection.from, 8);
   header.writeUInt32LE(projection.to, 12);
   header.writeDoubleLE(full.count, 16);
+  header.writeDoubleLE(projection.scale, 24);
   const components = new Uint8Array(padded(projection.components.byteLength));
   components.set(
     new Uint8Array(
@@ -237,7 +251,11 @@ export function parseProjected(
     );
   const at = aligned.byteOffset + HEADER_BYTES;
   const components = new Float32Array(aligned.buffer, at, from * to).slice();
+  const scale = view.getFloat64(24, true);
   const labels = new Float64Array(aligned.buffer, at + componentBytes, count);
   const vectors = new Float32Array(aligned.buffer, at + componentBytes + count * 8, count * from);
-  return { projection: Projection.of(from, to, components), full: FullVectors.of(from, labels, vectors) };
+  return {
+    projection: Projection.of(from, to, components, scale),
+    full: FullVectors.of(from, labels, vectors),
+  };
 }

@@ -18,7 +18,7 @@ import {
   type StoredChunk,
   type StoredDocument,
 } from './database.js';
-import { CorruptGraphError, type FileChecksum } from './hnsw-shard.js';
+import { CorruptGraphError, type FileChecksum, type GraphCodes } from './hnsw-shard.js';
 import { ShardedIndex, type GraphLayout, type IndexPoint } from './hnsw-shards.js';
 import { LayeredMap } from './layered-map.js';
 import { mergeById, sortById } from './sorted-documents.js';
@@ -90,6 +90,11 @@ export interface HnswStoreOptions {
   parallelMinChunks?: number;
   /** Which hnswlib build to load: the fastest this CPU runs (`auto`, the default) or the package's own. */
   hnswBuild?: HnswlibBuildMode;
+  /**
+   * Whether projected graphs store int8 codes when the int8 addon made at install loads (`true`, the default), or
+   * always floats.
+   */
+  int8Graphs?: boolean;
   /**
    * Dimensions the graphs of worker threads are built on (see {@link GraphParams.graphDimensions}): 0 builds them on
    * the full vectors; absent, {@link defaultGraphDimensions}. One graph on the main thread always holds full vectors.
@@ -203,6 +208,8 @@ export class HnswVectorStore extends VectorStore {
   private readonly paths: { manifest: string; lexical: string };
   private readonly params: HnswParams;
   private readonly hnswBuild: HnswlibBuildMode;
+  /** What projected graphs store: int8 codes when asked for and the addon loaded, floats otherwise. */
+  private readonly projectedCodes: GraphCodes;
   private readonly maxDeletedRatio: number;
   private readonly embedBatchSize: number;
   private readonly persistDelayMs: number;
@@ -243,8 +250,12 @@ export class HnswVectorStore extends VectorStore {
     const dims = options.embeddings.dimensions;
     const graphDimensions = options.graphDimensions ?? defaultGraphDimensions(dims);
     this.graphDimensions = graphDimensions > 0 ? Math.min(graphDimensions, dims) : dims;
-    const { choice } = loadHnswlib(this.hnswBuild);
-    this.logger.info({ hnswlib: choice.build, reason: choice.reason }, 'hnswlib build');
+    const { choice, int8 } = loadHnswlib(this.hnswBuild);
+    this.projectedCodes = options.int8Graphs !== false && int8 ? 'int8' : 'float32';
+    this.logger.info(
+      { hnswlib: choice.build, reason: choice.reason, projectedGraphs: this.projectedCodes },
+      'hnswlib build',
+    );
     this.index = this.createIndex({ threads: 0 });
     this.snapshot = {
       generation: 0,
@@ -507,9 +518,15 @@ export class HnswVectorStore extends VectorStore {
         efConstruction: this.params.efConstruction,
         efSearch: this.params.efSearch,
         build: this.hnswBuild,
+        codes: this.codesFor(layout),
       },
       layout,
     );
+  }
+
+  /** What the graphs of `layout` store: projected graphs may hold int8 codes, full-vector graphs hold floats. */
+  private codesFor(layout: GraphLayout): GraphCodes {
+    return this.graphDimensionsFor(layout) < this.embeddings.dimensions ? this.projectedCodes : 'float32';
   }
 
   /** Dimensions the graphs of `layout` are built on: projected in worker threads, full on the main thread. */
@@ -634,6 +651,7 @@ export class HnswVectorStore extends VectorStore {
       manifest.hnsw.graphDimensions !== this.graphDimensionsFor(manifest.layout)
     )
       return 'hnsw parameters differ';
+    if ((manifest.hnsw.codes ?? 'float32') !== this.codesFor(manifest.layout)) return 'graph codes differ';
     if (manifest.graphs.length !== Math.max(1, manifest.layout.threads))
       return 'graph files do not match the layout';
     if (manifest.layout.threads > 0 && this.threads === 0) return 'graph threads disabled';
@@ -1079,7 +1097,11 @@ export class HnswVectorStore extends VectorStore {
         deletedSlots: this.deletedSlots,
         points: this.points,
       },
-      hnsw: { ...this.params, graphDimensions: this.graphDimensionsFor(index.layout) },
+      hnsw: {
+        ...this.params,
+        graphDimensions: this.graphDimensionsFor(index.layout),
+        codes: this.codesFor(index.layout),
+      },
       layout: index.layout,
       generation,
       builtAt: new Date().toISOString(),

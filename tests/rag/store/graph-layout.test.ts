@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { generateCorpus, generateQuestions } from '../../../src/cli/bench-corpus.js';
 import { createSilentLogger } from '../../../src/logger.js';
 import { LocalHashEmbeddings } from '../../../src/rag/embeddings/local.js';
+import { loadHnswlib } from '../../../src/rag/store/hnswlib.js';
 import { HnswVectorStore, type HnswStoreOptions } from '../../../src/rag/store/vector-store.js';
 import { temporaryDirectory } from '../../helpers/documents.js';
 import { createRecordingLogger } from '../../helpers/logger.js';
@@ -186,6 +187,41 @@ describe('a change of HNSW_GRAPH_DIMENSIONS', () => {
         expect(top10).toEqual(await exactTop10(full, dir.path, queries));
       } finally {
         await full.close();
+      }
+    } finally {
+      await dir.cleanup();
+    }
+  });
+});
+
+describe.runIf(loadHnswlib().int8 !== undefined)('a change of HNSW_INT8', () => {
+  it('rebuilds projected graphs stored as floats into int8 ones on the next start, and back', async () => {
+    const dir = await temporaryDirectory();
+    const queries = await Promise.all(questions.map((q) => embeddings.embedQuery(q)));
+    const open = (int8Graphs: boolean, logger = createSilentLogger()) =>
+      openWorkerStore(dir.path, { graphDimensions: 32, hnsw: { rerank: 400 }, int8Graphs }, logger);
+    const manifestCodes = async () =>
+      (JSON.parse(await readFile(join(dir.path, 'manifest.json'), 'utf8')) as { hnsw: { codes?: string } })
+        .hnsw.codes;
+    try {
+      const floats = await open(false);
+      await floats.sync(corpus);
+      await floats.close();
+      expect(await manifestCodes()).toBe('float32');
+
+      for (const int8Graphs of [true, false]) {
+        const { logger, records } = createRecordingLogger();
+        const store = await open(int8Graphs, logger);
+        try {
+          expect(records.find((r) => r.code === 'INDEX_CORRUPT')?.problem).toBe('graph codes differ');
+          expect(await manifestCodes()).toBe(int8Graphs ? 'int8' : 'float32');
+          const top10 = await Promise.all(
+            queries.map(async (q) => (await store.vectorSearch(q, 10)).map((h) => h.record.id)),
+          );
+          expect(top10).toEqual(await exactTop10(store, dir.path, queries));
+        } finally {
+          await store.close();
+        }
       }
     } finally {
       await dir.cleanup();

@@ -5,7 +5,13 @@ import { createRandom, generateCorpus, generateQuestions } from '../../../src/cl
 import { chunkCorpus } from '../../../src/cli/bench-task.js';
 import { LocalHashEmbeddings } from '../../../src/rag/embeddings/local.js';
 import { sha256File } from '../../../src/rag/store/atomic-file.js';
-import { GraphShard, type SavedFile } from '../../../src/rag/store/hnsw-shard.js';
+import {
+  CorruptGraphError,
+  GraphShard,
+  type GraphCodes,
+  type SavedFile,
+} from '../../../src/rag/store/hnsw-shard.js';
+import { loadHnswlib } from '../../../src/rag/store/hnswlib.js';
 import { ProjectionKernel } from '../../../src/rag/store/projection-kernel.js';
 import {
   FullVectors,
@@ -125,7 +131,10 @@ describe('projected vectors file', () => {
   });
 });
 
-describe('a graph on projected vectors', () => {
+/** int8 graphs need the addon made at install for the SIMD level this CPU runs (linux-x64). */
+const codes: GraphCodes[] = loadHnswlib().int8 ? ['float32', 'int8'] : ['float32'];
+
+describe.each(codes)('a graph on projected vectors, stored as %s', (graphCodes) => {
   const dims = 64;
   const embeddings = new LocalHashEmbeddings({ dimensions: dims });
   const { texts } = chunkCorpus(generateCorpus({ chunks: 3000, seed: 3, chunksPerDocument: 8 }));
@@ -154,6 +163,7 @@ describe('a graph on projected vectors', () => {
     m: 16,
     efConstruction: 64,
     efSearch: 100,
+    codes: graphCodes,
   };
   let dir: { path: string; cleanup: () => Promise<void> };
   beforeEach(async () => {
@@ -228,4 +238,24 @@ describe('a graph on projected vectors', () => {
     await writeFile(vectorsPath, bytes);
     await expect(new GraphShard(params).load(graph, vectorsFile)).rejects.toThrow(/checksum/);
   });
+
+  it.runIf(graphCodes === 'float32' && codes.includes('int8'))(
+    'is refused by a shard that stores int8 codes (the store rebuilds such graphs)',
+    async () => {
+      const shard = new GraphShard(params);
+      shard.reset(200);
+      shard.add(labels, vectors, 0, 200);
+      const graphPath = join(dir.path, 'index-0.hnsw');
+      const vectorsPath = join(dir.path, 'index-0.vectors');
+      await shard.save(graphPath);
+      await shard.saveVectors(vectorsPath);
+      const saved = async (path: string): Promise<SavedFile> => ({
+        path,
+        expected: { sha256: await sha256File(path), bytes: (await stat(path)).size },
+      });
+      await expect(
+        new GraphShard({ ...params, codes: 'int8' }).load(await saved(graphPath), await saved(vectorsPath)),
+      ).rejects.toThrow(CorruptGraphError);
+    },
+  );
 });
