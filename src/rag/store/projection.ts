@@ -21,7 +21,8 @@ export class Projection {
     readonly components: Float32Array,
     /**
      * 127 over the largest magnitude of any projected value of the sample's unit vectors: a projected value times
-     * this, rounded, is its int8 code (the rare larger value is clamped). 0 when unknown.
+     * this, rounded, is its int8 code (the rare larger value is clamped). 0 when unknown (a projection saved
+     * before the scale was recorded, or the zeros an empty graph saves).
      */
     readonly scale = 0,
   ) {}
@@ -64,7 +65,8 @@ export class Projection {
       writeUnit(vectors, r * from, from, unit);
       for (const value of unscaled.apply(unit)) largest = Math.max(largest, Math.abs(value));
     }
-    return new Projection(from, to, components, largest > 0 ? 127 / largest : 0);
+    // A sample of zero vectors has no magnitude to scale by; a projected unit vector's values never exceed 1.
+    return new Projection(from, to, components, 127 / (largest > 0 ? largest : 1));
   }
 
   /** A projection read back from its components (`to` rows of `from` values) and its int8 scale. */

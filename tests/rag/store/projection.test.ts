@@ -18,6 +18,7 @@ import {
   parseProjected,
   Projection,
   serializeProjected,
+  writeUnit,
 } from '../../../src/rag/store/projection.js';
 import { temporaryDirectory } from '../../helpers/documents.js';
 
@@ -87,6 +88,25 @@ describe('Projection', () => {
         projected.forEach((value, j) => expect(value).toBeCloseTo(expected[j] as number, 5));
       }
     }
+  });
+
+  it("records 127 over its sample's largest projected magnitude as the int8 scale, kept by its file", () => {
+    const random = createRandom(5);
+    const from = 16;
+    const rows = 64;
+    const vectors = Float32Array.from({ length: rows * from }, () => random() - 0.5);
+    const projection = Projection.fit(vectors, from, 4);
+    let largest = 0;
+    for (let r = 0; r < rows; r += 1) {
+      const unit = new Float32Array(from);
+      writeUnit(vectors, r * from, from, unit);
+      for (const value of projection.applyInJs(unit)) largest = Math.max(largest, Math.abs(value));
+    }
+    expect(projection.scale).toBeCloseTo(127 / largest, 3);
+    const file = Buffer.concat(serializeProjected(projection, new FullVectors(from, 0)));
+    expect(parseProjected(file, from, 4).projection.scale).toBe(projection.scale);
+    expect(Projection.fit(new Float32Array(rows * from), from, 4).scale).toBe(127);
+    expect(() => Projection.of(4, 2, new Float32Array(8), Number.NaN)).toThrow(RangeError);
   });
 
   it('refuses to project onto more dimensions than it has, or components of the wrong size', () => {
