@@ -29,9 +29,38 @@ interface Graph {
   ids(): number[];
 }
 
+/** What hnswlib-node's graph and the int8 addon's have in common, under the same names. */
+interface NativeGraph {
+  resizeIndex(capacity: number): void;
+  getCurrentCount(): number;
+  getMaxElements(): number;
+  markDelete(label: number): void;
+  getIdsList(): number[];
+}
+
+/** The {@link Graph} operations that only forward to the native graph. */
+abstract class ForwardingGraph<T extends NativeGraph> {
+  protected abstract index: T;
+  resize(capacity: number) {
+    this.index.resizeIndex(capacity);
+  }
+  get count() {
+    return this.index.getCurrentCount();
+  }
+  get capacity() {
+    return this.index.getMaxElements();
+  }
+  markDelete(label: number) {
+    this.index.markDelete(label);
+  }
+  ids() {
+    return this.index.getIdsList();
+  }
+}
+
 /** hnswlib-node's graph of floats, in cosine space (full vectors) or inner-product space (projections). */
-class FloatGraph implements Graph {
-  private index: Hnsw;
+class FloatGraph extends ForwardingGraph<Hnsw> implements Graph {
+  protected index: Hnsw;
   constructor(
     private readonly lib: HnswlibModule,
     private readonly space: 'cosine' | 'ip',
@@ -39,6 +68,7 @@ class FloatGraph implements Graph {
     private readonly params: GraphParams,
     capacity: number,
   ) {
+    super();
     this.index = this.create();
     this.index.initIndex({
       maxElements: capacity,
@@ -60,15 +90,6 @@ class FloatGraph implements Graph {
   async write(path: string) {
     await this.index.writeIndex(path);
   }
-  resize(capacity: number) {
-    this.index.resizeIndex(capacity);
-  }
-  get count() {
-    return this.index.getCurrentCount();
-  }
-  get capacity() {
-    return this.index.getMaxElements();
-  }
   add(point: number[], label: number) {
     this.index.addPoint(point, label);
   }
@@ -76,12 +97,6 @@ class FloatGraph implements Graph {
     return Number.isFinite(visibleBelow)
       ? this.index.searchKnn(point, n, (label: number) => label < visibleBelow)
       : this.index.searchKnn(point, n);
-  }
-  markDelete(label: number) {
-    this.index.markDelete(label);
-  }
-  ids() {
-    return this.index.getIdsList();
   }
 }
 
@@ -91,8 +106,8 @@ class FloatGraph implements Graph {
  * graphs of both worker threads stay in the CPU's cache together; the candidates are re-ranked on the full vectors
  * as for a float graph.
  */
-class Int8Graph implements Graph {
-  private index: Int8GraphIndex;
+class Int8Graph extends ForwardingGraph<Int8GraphIndex> implements Graph {
+  protected index: Int8GraphIndex;
   private readonly code: Int8Array;
   private readonly label = new Float64Array(1);
   /** Set from the projection once it is fitted or loaded; codes made before that would all be zero. */
@@ -103,6 +118,7 @@ class Int8Graph implements Graph {
     private readonly params: GraphParams,
     capacity: number,
   ) {
+    super();
     this.code = new Int8Array(dimensions);
     this.index = new lib.Int8Graph(dimensions);
     this.index.initIndex(capacity, params.m, params.efConstruction, 100);
@@ -123,27 +139,12 @@ class Int8Graph implements Graph {
   async write(path: string) {
     this.index.writeIndex(path);
   }
-  resize(capacity: number) {
-    this.index.resizeIndex(capacity);
-  }
-  get count() {
-    return this.index.getCurrentCount();
-  }
-  get capacity() {
-    return this.index.getMaxElements();
-  }
   add(point: number[], label: number) {
     this.label[0] = label;
     this.index.addPoints(this.encode(point), this.label);
   }
   search(point: number[], n: number, visibleBelow: number) {
     return this.index.searchKnn(this.encode(point), n, visibleBelow);
-  }
-  markDelete(label: number) {
-    this.index.markDelete(label);
-  }
-  ids() {
-    return this.index.getIdsList();
   }
 }
 

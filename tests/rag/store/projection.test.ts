@@ -192,6 +192,21 @@ describe.each(codes)('a graph on projected vectors, stored as %s', (graphCodes) 
   afterEach(async () => {
     await dir.cleanup();
   });
+  /** A shard of the first `count` points, saved as index-0.hnsw and index-0.vectors with their checksums. */
+  const savedShard = async (count: number) => {
+    const shard = new GraphShard(params);
+    shard.reset(labels.length);
+    shard.add(labels, vectors, 0, count);
+    const graphPath = join(dir.path, 'index-0.hnsw');
+    const vectorsPath = join(dir.path, 'index-0.vectors');
+    await shard.save(graphPath);
+    await shard.saveVectors(vectorsPath);
+    const saved = async (path: string): Promise<SavedFile> => ({
+      path,
+      expected: { sha256: await sha256File(path), bytes: (await stat(path)).size },
+    });
+    return { shard, graph: await saved(graphPath), vectors: await saved(vectorsPath) };
+  };
 
   it('returns the exact cosine distances of its candidates, nearest first, and most of the exact top 10', () => {
     const shard = new GraphShard(params);
@@ -212,19 +227,9 @@ describe.each(codes)('a graph on projected vectors, stored as %s', (graphCodes) 
   });
 
   it('saves and loads its projection and vectors with its graph, and takes new points after loading', async () => {
-    const shard = new GraphShard(params);
-    shard.reset(labels.length);
-    shard.add(labels, vectors, 0, 2000);
-    const graphPath = join(dir.path, 'index-0.hnsw');
-    const vectorsPath = join(dir.path, 'index-0.vectors');
-    await shard.save(graphPath);
-    await shard.saveVectors(vectorsPath);
-    const saved = async (path: string): Promise<SavedFile> => ({
-      path,
-      expected: { sha256: await sha256File(path), bytes: (await stat(path)).size },
-    });
+    const { shard, graph, vectors: vectorsFile } = await savedShard(2000);
     const loaded = new GraphShard(params);
-    await loaded.load(await saved(graphPath), await saved(vectorsPath));
+    await loaded.load(graph, vectorsFile);
     for (const q of queries.slice(0, 10))
       expect(loaded.search(q, 10, Infinity)).toEqual(shard.search(q, 10, Infinity));
 
@@ -237,45 +242,21 @@ describe.each(codes)('a graph on projected vectors, stored as %s', (graphCodes) 
   });
 
   it('refuses to load a graph without its vectors file, or with a damaged one', async () => {
-    const shard = new GraphShard(params);
-    shard.reset(100);
-    shard.add(labels, vectors, 0, 100);
-    const graphPath = join(dir.path, 'index-0.hnsw');
-    const vectorsPath = join(dir.path, 'index-0.vectors');
-    await shard.save(graphPath);
-    await shard.saveVectors(vectorsPath);
-    const graph: SavedFile = {
-      path: graphPath,
-      expected: { sha256: await sha256File(graphPath), bytes: (await stat(graphPath)).size },
-    };
-    const vectorsFile: SavedFile = {
-      path: vectorsPath,
-      expected: { sha256: await sha256File(vectorsPath), bytes: (await stat(vectorsPath)).size },
-    };
+    const { graph, vectors: vectorsFile } = await savedShard(100);
     await expect(new GraphShard(params).load(graph)).rejects.toThrow(/no vectors file/);
-    const bytes = await readFile(vectorsPath);
+    const bytes = await readFile(vectorsFile.path);
     bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 1;
-    await writeFile(vectorsPath, bytes);
+    await writeFile(vectorsFile.path, bytes);
     await expect(new GraphShard(params).load(graph, vectorsFile)).rejects.toThrow(/checksum/);
   });
 
   it.runIf(graphCodes === 'float32' && codes.includes('int8'))(
     'is refused by a shard that stores int8 codes (the store rebuilds such graphs)',
     async () => {
-      const shard = new GraphShard(params);
-      shard.reset(200);
-      shard.add(labels, vectors, 0, 200);
-      const graphPath = join(dir.path, 'index-0.hnsw');
-      const vectorsPath = join(dir.path, 'index-0.vectors');
-      await shard.save(graphPath);
-      await shard.saveVectors(vectorsPath);
-      const saved = async (path: string): Promise<SavedFile> => ({
-        path,
-        expected: { sha256: await sha256File(path), bytes: (await stat(path)).size },
-      });
-      await expect(
-        new GraphShard({ ...params, codes: 'int8' }).load(await saved(graphPath), await saved(vectorsPath)),
-      ).rejects.toThrow(CorruptGraphError);
+      const { graph, vectors: vectorsFile } = await savedShard(200);
+      await expect(new GraphShard({ ...params, codes: 'int8' }).load(graph, vectorsFile)).rejects.toThrow(
+        CorruptGraphError,
+      );
     },
   );
 });
