@@ -110,13 +110,13 @@ class Int8Graph extends ForwardingGraph<Int8GraphIndex> implements Graph {
   protected index: Int8GraphIndex;
   private readonly code: Int8Array;
   private readonly label = new Float64Array(1);
-  /** Set from the projection once it is fitted or loaded; codes made before that would all be zero. */
-  scale = 0;
   constructor(
     private readonly lib: Int8GraphModule,
     private readonly dimensions: number,
     private readonly params: GraphParams,
     capacity: number,
+    /** The scale of the shard's projection as it is now (0 before one is fitted or loaded). */
+    private readonly scale: () => number,
   ) {
     super();
     this.code = new Int8Array(dimensions);
@@ -125,9 +125,10 @@ class Int8Graph extends ForwardingGraph<Int8GraphIndex> implements Graph {
     this.index.setEf(params.efSearch);
   }
   private encode(point: number[]): Int8Array {
-    if (!(this.scale > 0)) throw new Error('int8 graph used before its projection has a scale');
+    const scale = this.scale();
+    if (!(scale > 0)) throw new Error('int8 graph used before its projection has a scale');
     for (let i = 0; i < this.dimensions; i += 1)
-      this.code[i] = Math.max(-127, Math.min(127, Math.round((point[i] as number) * this.scale)));
+      this.code[i] = Math.max(-127, Math.min(127, Math.round((point[i] as number) * scale)));
     return this.code;
   }
   async read(path: string) {
@@ -249,11 +250,14 @@ export class GraphShard {
 
   private create(capacity: number): Graph {
     const n = Math.max(capacity, 16);
-    if (this.int8) {
-      const graph = new Int8Graph(this.lib.int8 as Int8GraphModule, this.graphDimensions, this.params, n);
-      graph.scale = this.projection?.scale ?? 0;
-      return graph;
-    }
+    if (this.int8)
+      return new Int8Graph(
+        this.lib.int8 as Int8GraphModule,
+        this.graphDimensions,
+        this.params,
+        n,
+        () => this.projection?.scale ?? 0,
+      );
     return new FloatGraph(
       this.lib.lib,
       this.projected ? 'ip' : 'cosine',
@@ -294,7 +298,6 @@ export class GraphShard {
     if (this.int8 && projection && !(projection.scale > 0))
       throw new CorruptGraphError(`${vectors?.path ?? graph.path} has no int8 scale`);
     const index = this.create(16);
-    if (index instanceof Int8Graph) index.scale = projection?.scale ?? 0;
     try {
       await index.read(graph.path);
     } catch (err) {
@@ -334,10 +337,7 @@ export class GraphShard {
         this.index.add(Array.from(vectors.subarray(i * d, (i + 1) * d)), labels[i] as number);
       return;
     }
-    if (!this.projection) {
-      this.projection = Projection.fit(vectors, d, this.graphDimensions);
-      if (this.index instanceof Int8Graph) this.index.scale = this.projection.scale;
-    }
+    this.projection ??= Projection.fit(vectors, d, this.graphDimensions);
     this.full.reserve(to - from);
     const unit = new Float32Array(d);
     for (let i = from; i < to; i += 1) {
