@@ -115,11 +115,11 @@ const int8BindingGyp = (hnswlibSource: string) =>
 
 /**
  * Run in a child process like {@link SMOKE_TEST}: the int8 graph must find every point of a small set as its own
- * nearest neighbour, and answer the same after a save and a load.
+ * nearest neighbour, and answer the same after a save and a load; the scan must find it too.
  */
 const INT8_SMOKE_TEST = `
 const [addonPath, file] = process.argv.slice(-2);
-const { Int8Graph } = require(addonPath);
+const { Int8Graph, scanKnn } = require(addonPath);
 let seed = 11;
 const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) - 0.5;
 const dims = 32, points = 400;
@@ -145,6 +145,8 @@ for (let i = 0; i < points; i += 7) {
     const found = index.searchKnn(query, 1, Infinity);
     if (found.distances[0] !== -best) throw new Error('int8 graph missed the nearest point');
   }
+  const scanned = scanKnn(codes, labels, new Uint8Array(points), points, query, 1, Infinity);
+  if (scanned.distances[0] !== -best) throw new Error('int8 scan missed the nearest point');
 }
 `;
 

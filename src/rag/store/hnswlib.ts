@@ -73,6 +73,21 @@ export interface Int8GraphIndex {
 /** The int8 graph addon's exports. */
 export interface Int8GraphModule {
   Int8Graph: new (dimensions: number) => Int8GraphIndex;
+  /**
+   * The `k` nearest of the first `count` points of a plain array (row i: codes `i·d` to `(i+1)·d`, label
+   * `labels[i]`, deleted when `deleted[i]` is not 0), comparing the query (d codes) with each: labels below
+   * `visibleBelow` (Infinity: all) and not deleted, closest first, with the graph's distances. Codes must lie within
+   * ±127.
+   */
+  scanKnn(
+    codes: Int8Array,
+    labels: Float64Array,
+    deleted: Uint8Array,
+    count: number,
+    query: Int8Array,
+    k: number,
+    visibleBelow: number,
+  ): { neighbors: number[]; distances: number[] };
 }
 
 /** Everything the choice depends on, gathered by {@link loadHnswlib} and passed in so the rule can be tested. */
