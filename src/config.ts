@@ -60,6 +60,7 @@ export const configSchema = z.object({
   HNSW_EF_SEARCH: z.coerce.number().int().min(50).default(400),
   HNSW_SIMD: z.enum(['auto', 'off']).default('auto'),
   HNSW_INT8: z.enum(['auto', 'off']).default('auto'),
+  HNSW_SCAN_LIMIT: z.coerce.number().int().min(0).default(100_000),
   HNSW_GRAPH_DIMENSIONS: z.union([z.literal('auto'), z.coerce.number().int().min(0)]).default('auto'),
   HNSW_RERANK: z.coerce.number().int().min(10).max(2000).default(50),
   INDEX_PERSIST_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(2000),

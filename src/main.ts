@@ -28,6 +28,7 @@ export function storeOptions(
   | 'hnswBuild'
   | 'int8Graphs'
   | 'graphDimensions'
+  | 'scanLimit'
 > {
   return {
     hnsw: {
@@ -43,6 +44,7 @@ export function storeOptions(
     parallelMinChunks: config.INDEX_PARALLEL_MIN_CHUNKS,
     hnswBuild: config.HNSW_SIMD === 'off' ? 'portable' : 'auto',
     int8Graphs: config.HNSW_INT8 !== 'off',
+    scanLimit: config.HNSW_SCAN_LIMIT,
   };
 }
 

@@ -9,13 +9,14 @@ import {
   type LoadedHnswlib,
 } from './hnswlib.js';
 import { FullVectors, parseProjected, Projection, serializeProjected, writeUnit } from './projection.js';
+import { encodeInt8, Int8Scan, isScanFile } from './int8-scan.js';
 
 type Hnsw = InstanceType<HnswlibModule['HierarchicalNSW']>;
 
 /** What a graph's points are stored as: 32-bit floats, or int8 codes of projected points (see {@link GraphParams}). */
 export type GraphCodes = 'float32' | 'int8';
 
-/** The operations {@link GraphShard} needs from a graph, whatever its points are stored as. */
+/** The operations {@link GraphShard} needs from a graph, whatever its points are stored as (or a scan's). */
 interface Graph {
   read(path: string): Promise<void>;
   write(path: string): Promise<void>;
@@ -125,11 +126,7 @@ class Int8Graph extends ForwardingGraph<Int8GraphIndex> implements Graph {
     this.index.setEf(params.efSearch);
   }
   private encode(point: number[]): Int8Array {
-    const scale = this.scale();
-    if (!(scale > 0)) throw new Error('int8 graph used before its projection has a scale');
-    for (let i = 0; i < this.dimensions; i += 1)
-      this.code[i] = Math.max(-127, Math.min(127, Math.round((point[i] as number) * scale)));
-    return this.code;
+    return encodeInt8(point, this.scale(), this.code);
   }
   async read(path: string) {
     const index = new this.lib.Int8Graph(this.dimensions);
@@ -143,6 +140,10 @@ class Int8Graph extends ForwardingGraph<Int8GraphIndex> implements Graph {
   add(point: number[], label: number) {
     this.label[0] = label;
     this.index.addPoints(this.encode(point), this.label);
+  }
+  /** Adds points already encoded: `labels.length` rows of codes. */
+  addCodes(codes: Int8Array, labels: Float64Array) {
+    this.index.addPoints(codes, labels);
   }
   search(point: number[], n: number, visibleBelow: number) {
     return this.index.searchKnn(this.encode(point), n, visibleBelow);
@@ -169,6 +170,12 @@ export interface GraphParams {
    * {@link LoadedHnswlib.int8}). Absent or `float32`: floats. A graph on full vectors always stores floats.
    */
   codes?: GraphCodes;
+  /**
+   * With int8 codes: up to this many points, the shard keeps them in an {@link Int8Scan} and answers by comparing
+   * the query with each, with no graph built; past it, a graph is built from the scan's codes ({@link
+   * GraphShard.catchUp}). 0 or absent: always a graph.
+   */
+  scanLimit?: number;
 }
 
 /** Size and SHA-256 of a saved graph, as recorded in the manifest. */
@@ -229,6 +236,8 @@ export class GraphShard {
   private readonly graphDimensions: number;
   private projection: Projection | undefined;
   private full: FullVectors | undefined;
+  /** The graph being built from the scan's codes, once the scan outgrew its limit. */
+  private building: Int8Graph | undefined;
 
   constructor(private readonly params: GraphParams) {
     this.lib = loadHnswlib(params.build);
@@ -248,16 +257,20 @@ export class GraphShard {
     return this.projected && this.params.codes === 'int8';
   }
 
-  private create(capacity: number): Graph {
+  /** Points an int8 shard keeps in a scan before it builds a graph (0: none). */
+  private get scanLimit(): number {
+    return this.int8 ? (this.params.scanLimit ?? 0) : 0;
+  }
+
+  private create(capacity: number, scan = capacity <= this.scanLimit): Graph {
     const n = Math.max(capacity, 16);
-    if (this.int8)
-      return new Int8Graph(
-        this.lib.int8 as Int8GraphModule,
-        this.graphDimensions,
-        this.params,
-        n,
-        () => this.projection?.scale ?? 0,
-      );
+    if (this.int8) {
+      const lib = this.lib.int8 as Int8GraphModule;
+      const scale = () => this.projection?.scale ?? 0;
+      return scan
+        ? new Int8Scan(lib, this.graphDimensions, n, scale)
+        : new Int8Graph(lib, this.graphDimensions, this.params, n, scale);
+    }
     return new FloatGraph(
       this.lib.lib,
       this.projected ? 'ip' : 'cosine',
@@ -269,8 +282,49 @@ export class GraphShard {
 
   private fresh(capacity: number): Graph {
     this.projection = undefined;
+    this.building = undefined;
     this.full = this.projected ? new FullVectors(this.params.dimensions, capacity) : undefined;
     return this.create(capacity);
+  }
+
+  /** Starts the graph that replaces a scan grown past {@link GraphParams.scanLimit}: {@link catchUp} fills it. */
+  private outgrow(): void {
+    if (this.building || !(this.index instanceof Int8Scan) || this.index.count <= this.scanLimit) return;
+    this.building = this.create(this.index.capacity, false) as Int8Graph;
+  }
+
+  /** Whether the graph being built from the scan already took the point of `label`. */
+  private taken(label: number): boolean {
+    if (!this.building || !(this.index instanceof Int8Scan)) return false;
+    return (this.index.rowOfLabel(label) ?? Infinity) < this.building.count;
+  }
+
+  /** Points of the scan the graph being built from it still lacks (0 when no graph is being built). */
+  get backlog(): number {
+    return this.building ? this.index.count - this.building.count : 0;
+  }
+
+  /**
+   * Adds up to `max` of the scan's points to the graph being built from it, in the order they came, deletions
+   * included; once it holds them all it replaces the scan. Returns the {@link backlog} left. Searches use the scan
+   * until then, so the caller runs this in steps and lets other work in between.
+   */
+  catchUp(max: number): number {
+    const graph = this.building;
+    const scan = this.index;
+    if (!graph || !(scan instanceof Int8Scan)) return 0;
+    const from = graph.count;
+    const to = Math.min(scan.count, from + max);
+    if (to > graph.capacity) graph.resize(Math.max(to, scan.capacity));
+    const rows = scan.slice(from, to);
+    graph.addCodes(rows.codes, rows.labels);
+    rows.deleted.forEach((deleted, i) => {
+      if (deleted) graph.markDelete(rows.labels[i] as number);
+    });
+    if (to < scan.count) return scan.count - to;
+    this.index = graph;
+    this.building = undefined;
+    return 0;
   }
 
   reset(capacity: number): void {
@@ -297,15 +351,20 @@ export class GraphShard {
     const projection = restored && restored.full.count > 0 ? restored.projection : undefined;
     if (this.int8 && projection && !(projection.scale > 0))
       throw new CorruptGraphError(`${vectors?.path ?? graph.path} has no int8 scale`);
-    const index = this.create(16);
+    const scan = await isScanFile(graph.path);
+    if (scan && !this.int8)
+      throw new CorruptGraphError(`${graph.path} is an int8 scan, not a graph of floats`);
+    const index = this.create(16, scan);
     try {
       await index.read(graph.path);
     } catch (err) {
       throw new CorruptGraphError(`${graph.path}: ${(err as Error).message}`);
     }
     this.index = index;
+    this.building = undefined;
     this.projection = projection;
     this.full = restored?.full;
+    this.outgrow();
   }
 
   async save(path: string): Promise<void> {
@@ -341,9 +400,11 @@ export class GraphShard {
     this.full.reserve(to - from);
     const unit = new Float32Array(d);
     for (let i = from; i < to; i += 1) {
-      this.full.add(labels[i] as number, vectors, i * d, unit);
-      this.index.add(this.projection.apply(unit), labels[i] as number);
+      const label = labels[i] as number;
+      this.full.add(label, vectors, i * d, unit);
+      this.index.add(this.projection.apply(unit), label);
     }
+    this.outgrow();
   }
 
   search(query: ArrayLike<number>, k: number, visibleBelow: number): ShardHits {
@@ -377,7 +438,9 @@ export class GraphShard {
         deleted += 1;
       } catch {
         // not in this graph, or already deleted
+        continue;
       }
+      if (this.taken(label)) this.building?.markDelete(label);
     }
     return deleted;
   }

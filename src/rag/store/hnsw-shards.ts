@@ -44,8 +44,9 @@ class InlineShard implements Shard {
   async reset(capacity: number) {
     this.graph.reset(capacity);
   }
-  load(graph: SavedFile, vectors?: SavedFile) {
-    return this.graph.load(graph, vectors);
+  async load(graph: SavedFile, vectors?: SavedFile) {
+    await this.graph.load(graph, vectors);
+    await this.catchUp();
   }
   save(path: string) {
     return this.graph.save(path);
@@ -58,6 +59,11 @@ class InlineShard implements Shard {
       this.graph.add(labels, vectors, from, Math.min(labels.length, from + 100));
       await yieldToEventLoop();
     }
+    await this.catchUp();
+  }
+  /** Builds the graph that replaces an outgrown scan, 100 points at a time. */
+  private async catchUp() {
+    while (this.graph.catchUp(100) > 0) await yieldToEventLoop();
   }
   async search(query: Float32Array, k: number, visibleBelow: number) {
     return this.graph.search(query, k, visibleBelow);

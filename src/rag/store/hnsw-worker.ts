@@ -8,12 +8,18 @@ import { yieldToEventLoop } from '../pacing.js';
 const shard = new GraphShard(workerData as GraphParams);
 const BLOCK = 256;
 
+/** Builds the graph that replaces an outgrown scan, a block at a time, serving queued searches in between. */
+async function catchUp(): Promise<void> {
+  while (shard.catchUp(BLOCK) > 0) await yieldToEventLoop();
+}
+
 serveRequests(async (request: ShardRequest): Promise<unknown> => {
   switch (request.op) {
     case 'reset':
       return shard.reset(request.capacity);
     case 'load':
-      return shard.load(request.graph, request.vectors);
+      await shard.load(request.graph, request.vectors);
+      return catchUp();
     case 'save':
       return shard.save(request.path);
     case 'saveVectors':
@@ -24,6 +30,7 @@ serveRequests(async (request: ShardRequest): Promise<unknown> => {
         shard.add(request.labels, request.vectors, from, Math.min(request.labels.length, from + BLOCK));
         if (from + BLOCK < request.labels.length) await yieldToEventLoop();
       }
+      await catchUp();
       return shard.count;
     case 'search':
       return shard.search(request.query, request.k, request.visibleBelow);

@@ -100,6 +100,12 @@ export interface HnswStoreOptions {
    * the full vectors; absent, {@link defaultGraphDimensions}. One graph on the main thread always holds full vectors.
    */
   graphDimensions?: number;
+  /**
+   * With int8 codes (see {@link int8Graphs}): points a worker graph keeps as a plain array of codes, answered by
+   * comparing the query with each, before a graph is built from them (see {@link GraphParams.scanLimit}); 0 always
+   * builds a graph. Defaults to {@link DEFAULT_SCAN_LIMIT}.
+   */
+  scanLimit?: number;
 }
 
 /**
@@ -147,6 +153,9 @@ const LEXICAL_FILE = 'lexical.bin';
 const DATABASE_FILE = 'corpus.sqlite';
 const DEFAULT_HNSW = { m: 24, efConstruction: 64, efSearch: 400, rerank: 50 };
 const DEFAULT_PARALLEL_MIN_CHUNKS = 20_000;
+
+/** Points per worker below which an int8 graph is a scan of its codes (see {@link HnswStoreOptions.scanLimit}). */
+export const DEFAULT_SCAN_LIMIT = 100_000;
 /** Changes of at least this many rows are written by the database worker; smaller ones cost less than a message. */
 const BACKGROUND_WRITE_MIN_ROWS = 2000;
 /** Stands in for a chunk's vector until its embedding is known. */
@@ -215,6 +224,7 @@ export class HnswVectorStore extends VectorStore {
   private readonly persistDelayMs: number;
   private readonly threads: number;
   private readonly parallelMinChunks: number;
+  private readonly scanLimit: number;
   private readonly graphDimensions: number;
   private persistTimer: NodeJS.Timeout | undefined;
   private index: ShardedIndex;
@@ -246,6 +256,7 @@ export class HnswVectorStore extends VectorStore {
     this.persistDelayMs = options.persistDelayMs ?? 0;
     this.threads = options.threads ?? availableParallelism();
     this.parallelMinChunks = options.parallelMinChunks ?? DEFAULT_PARALLEL_MIN_CHUNKS;
+    this.scanLimit = options.scanLimit ?? DEFAULT_SCAN_LIMIT;
     this.hnswBuild = options.hnswBuild ?? 'auto';
     const dims = options.embeddings.dimensions;
     const graphDimensions = options.graphDimensions ?? defaultGraphDimensions(dims);
@@ -519,6 +530,7 @@ export class HnswVectorStore extends VectorStore {
         efSearch: this.params.efSearch,
         build: this.hnswBuild,
         codes: this.codesFor(layout),
+        scanLimit: this.scanLimit,
       },
       layout,
     );

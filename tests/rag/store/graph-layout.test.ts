@@ -54,13 +54,25 @@ function openWorkerStore(
 describe.each([
   { variant: 'full vectors', graphDimensions: 0, rerank: 100, damaged: 'index-1.hnsw' },
   { variant: 'projected vectors', graphDimensions: 32, rerank: 400, damaged: 'index-1.vectors' },
-])('hnsw graphs in worker threads, on $variant', ({ graphDimensions, rerank, damaged }) => {
+  // With the int8 addon, projected points stay in scans up to the limit: 50 makes every graph outgrow its scan.
+  {
+    variant: 'projected vectors past the scan limit',
+    graphDimensions: 32,
+    rerank: 400,
+    damaged: 'index-1.vectors',
+    scanLimit: 50,
+  },
+])('hnsw graphs in worker threads, on $variant', ({ graphDimensions, rerank, damaged, scanLimit }) => {
   const projected = graphDimensions > 0;
   let dir: { path: string; cleanup: () => Promise<void> };
   const stores: HnswVectorStore[] = [];
   let queries: number[][];
   const open = async (extra: Partial<HnswStoreOptions> = {}, logger = createSilentLogger()) => {
-    const store = await openWorkerStore(dir.path, { graphDimensions, hnsw: { rerank }, ...extra }, logger);
+    const store = await openWorkerStore(
+      dir.path,
+      { graphDimensions, hnsw: { rerank }, ...(scanLimit === undefined ? {} : { scanLimit }), ...extra },
+      logger,
+    );
     stores.push(store);
     return store;
   };
