@@ -7,10 +7,15 @@ import { yieldToEventLoop } from '../pacing.js';
 /** Worker side of a graph kept off the main thread: one {@link GraphShard}, driven by {@link ShardRequest}s. */
 const shard = new GraphShard(workerData as GraphParams);
 const BLOCK = 256;
+/**
+ * Points per step of building the graph that replaces an outgrown scan: about 6 ms of work, so that the searches
+ * served from the scan meanwhile wait little (steps of 256 points made them wait 33 ms at the median, 64 points 8 ms).
+ */
+const CATCH_UP_BLOCK = 64;
 
-/** Builds the graph that replaces an outgrown scan, a block at a time, serving queued searches in between. */
+/** Builds the graph that replaces an outgrown scan, a step at a time, serving queued searches in between. */
 async function catchUp(): Promise<void> {
-  while (shard.catchUp(BLOCK) > 0) await yieldToEventLoop();
+  while (shard.catchUp(CATCH_UP_BLOCK) > 0) await yieldToEventLoop();
 }
 
 serveRequests(async (request: ShardRequest): Promise<unknown> => {
