@@ -4,11 +4,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createRandom, generateCorpus, generateQuestions } from '../../../src/cli/bench-corpus.js';
 import { chunkCorpus } from '../../../src/cli/bench-task.js';
 import { LocalHashEmbeddings } from '../../../src/rag/embeddings/local.js';
-import { sha256File } from '../../../src/rag/store/atomic-file.js';
-import { GraphShard, type GraphParams, type SavedFile } from '../../../src/rag/store/hnsw-shard.js';
+import { GraphShard, type GraphParams } from '../../../src/rag/store/hnsw-shard.js';
 import { loadHnswlib, type Int8GraphModule } from '../../../src/rag/store/hnswlib.js';
 import { Int8Scan, isScanFile } from '../../../src/rag/store/int8-scan.js';
 import { temporaryDirectory } from '../../helpers/documents.js';
+import { saveProjectedShard } from '../../helpers/graph-files.js';
 
 /** The scan is part of the int8 addon made at install for the SIMD level this CPU runs (linux-x64). */
 const addon = loadHnswlib().int8;
@@ -155,15 +155,7 @@ describe.runIf(addon !== undefined)('the int8 scan', () => {
     afterEach(async () => {
       await dir.cleanup();
     });
-    const save = async (shard: GraphShard) => {
-      const saved = async (path: string): Promise<SavedFile> => ({
-        path,
-        expected: { sha256: await sha256File(path), bytes: (await readFile(path)).length },
-      });
-      await shard.save(join(dir.path, 'graph'));
-      await shard.saveVectors(join(dir.path, 'vectors'));
-      return { graph: await saved(join(dir.path, 'graph')), vectors: await saved(join(dir.path, 'vectors')) };
-    };
+    const save = (shard: GraphShard) => saveProjectedShard(shard, dir.path);
 
     it('builds a graph from its codes in steps, answering from the scan meanwhile, deletions kept', async () => {
       const shard = new GraphShard(params);

@@ -1,16 +1,9 @@
-import { readFile, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile, writeFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createRandom, generateCorpus, generateQuestions } from '../../../src/cli/bench-corpus.js';
 import { chunkCorpus } from '../../../src/cli/bench-task.js';
 import { LocalHashEmbeddings } from '../../../src/rag/embeddings/local.js';
-import { sha256File } from '../../../src/rag/store/atomic-file.js';
-import {
-  CorruptGraphError,
-  GraphShard,
-  type GraphCodes,
-  type SavedFile,
-} from '../../../src/rag/store/hnsw-shard.js';
+import { CorruptGraphError, GraphShard, type GraphCodes } from '../../../src/rag/store/hnsw-shard.js';
 import { loadHnswlib } from '../../../src/rag/store/hnswlib.js';
 import { ProjectionKernel } from '../../../src/rag/store/projection-kernel.js';
 import {
@@ -21,6 +14,7 @@ import {
   writeUnit,
 } from '../../../src/rag/store/projection.js';
 import { temporaryDirectory } from '../../helpers/documents.js';
+import { saveProjectedShard } from '../../helpers/graph-files.js';
 
 const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   let sum = 0;
@@ -197,15 +191,7 @@ describe.each(codes)('a graph on projected vectors, stored as %s', (graphCodes) 
     const shard = new GraphShard(params);
     shard.reset(labels.length);
     shard.add(labels, vectors, 0, count);
-    const graphPath = join(dir.path, 'index-0.hnsw');
-    const vectorsPath = join(dir.path, 'index-0.vectors');
-    await shard.save(graphPath);
-    await shard.saveVectors(vectorsPath);
-    const saved = async (path: string): Promise<SavedFile> => ({
-      path,
-      expected: { sha256: await sha256File(path), bytes: (await stat(path)).size },
-    });
-    return { shard, graph: await saved(graphPath), vectors: await saved(vectorsPath) };
+    return { shard, ...(await saveProjectedShard(shard, dir.path)) };
   };
 
   it('returns the exact cosine distances of its candidates, nearest first, and most of the exact top 10', () => {
