@@ -37,6 +37,11 @@ async function exactTop10(store: HnswVectorStore, dataDir: string, queries: numb
   return queries.map((q) => exact.searchKnn(q, 10).neighbors.map((l) => idOf.get(l) as string));
 }
 
+/** The ids of the store's top 10 chunks for each query. */
+function top10Of(store: HnswVectorStore, queries: number[][]): Promise<string[][]> {
+  return Promise.all(queries.map(async (q) => (await store.vectorSearch(q, 10)).map((h) => h.record.id)));
+}
+
 /** A store in `dataDir` whose graphs move to two worker threads from 100 chunks. */
 function openWorkerStore(
   dataDir: string,
@@ -76,8 +81,7 @@ describe.each([
     stores.push(store);
     return store;
   };
-  const top10 = async (store: HnswVectorStore) =>
-    Promise.all(queries.map(async (q) => (await store.vectorSearch(q, 10)).map((h) => h.record.id)));
+  const top10 = (store: HnswVectorStore) => top10Of(store, queries);
 
   beforeEach(async () => {
     dir = await temporaryDirectory();
@@ -193,10 +197,7 @@ describe('a change of HNSW_GRAPH_DIMENSIONS', () => {
         const manifest = JSON.parse(await readFile(join(dir.path, 'manifest.json'), 'utf8'));
         expect(manifest.hnsw.graphDimensions).toBe(embeddings.dimensions);
         expect((await readdir(dir.path)).filter((f) => f.endsWith('.vectors'))).toEqual([]);
-        const top10 = await Promise.all(
-          queries.map(async (q) => (await full.vectorSearch(q, 10)).map((h) => h.record.id)),
-        );
-        expect(top10).toEqual(await exactTop10(full, dir.path, queries));
+        expect(await top10Of(full, queries)).toEqual(await exactTop10(full, dir.path, queries));
       } finally {
         await full.close();
       }
@@ -227,10 +228,7 @@ describe.runIf(loadHnswlib().int8 !== undefined)('a change of HNSW_INT8', () => 
         try {
           expect(records.find((r) => r.code === 'INDEX_CORRUPT')?.problem).toBe('graph codes differ');
           expect(await manifestCodes()).toBe(int8Graphs ? 'int8' : 'float32');
-          const top10 = await Promise.all(
-            queries.map(async (q) => (await store.vectorSearch(q, 10)).map((h) => h.record.id)),
-          );
-          expect(top10).toEqual(await exactTop10(store, dir.path, queries));
+          expect(await top10Of(store, queries)).toEqual(await exactTop10(store, dir.path, queries));
         } finally {
           await store.close();
         }
