@@ -95,8 +95,12 @@ for (let q = 0; q < 20; q += 1) {
 }
 `;
 
-/** Our int8 graph's source (see `native/int8-graph.cc`), compiled beside hnswlib-node's for each level. */
-const INT8_SOURCE = fileURLToPath(new URL('./native/int8-graph.cc', import.meta.url));
+/**
+ * Our addon's sources, compiled beside hnswlib-node's for each level: the int8 graph and scan (`native/int8-graph.cc`)
+ * and BM25 scoring (`native/bm25.cc`).
+ */
+const NATIVE_SOURCES = ['int8-graph.cc', 'bm25.cc', 'bm25.h'];
+const NATIVE_DIR = fileURLToPath(new URL('./native/', import.meta.url));
 
 /** A node-gyp project for the int8 graph: hnswlib's headers come from hnswlib-node's source. */
 const int8BindingGyp = (hnswlibSource: string) =>
@@ -104,7 +108,7 @@ const int8BindingGyp = (hnswlibSource: string) =>
     targets: [
       {
         target_name: 'int8_graph',
-        sources: ['int8-graph.cc'],
+        sources: NATIVE_SOURCES.filter((file) => file.endsWith('.cc')),
         include_dirs: [`<!(node -p "require('node-addon-api').include_dir")`, hnswlibSource],
         defines: ['NAPI_DISABLE_CPP_EXCEPTIONS'],
         'cflags!': ['-fno-exceptions'],
@@ -115,11 +119,16 @@ const int8BindingGyp = (hnswlibSource: string) =>
 
 /**
  * Run in a child process like {@link SMOKE_TEST}: the int8 graph must find every point of a small set as its own
- * nearest neighbour, and answer the same after a save and a load; the scan must find it too.
+ * nearest neighbour, and answer the same after a save and a load; the scan must find it too; BM25 must rank two
+ * lists' slots by their summed scores.
  */
 const INT8_SMOKE_TEST = `
 const [addonPath, file] = process.argv.slice(-2);
-const { Int8Graph, scanKnn } = require(addonPath);
+const { Int8Graph, scanKnn, bm25TopK } = require(addonPath);
+const bm25 = bm25TopK(
+  [Int32Array.of(0, 2, 3), Int32Array.of(2)], [Uint16Array.of(1, 1, 2), Uint16Array.of(1)], Int32Array.of(3, 1),
+  Float64Array.of(1, 1), new Float32Array(4).fill(1), new Uint8Array(4).fill(1), Int32Array.of(5, 6, 7, 8), 4, 2, 2);
+if (bm25.labels.join() !== '7,8' || Math.abs(bm25.scores[0] - 1) > 1e-6) throw new Error('bm25 kernel misranked');
 let seed = 11;
 const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) - 0.5;
 const dims = 32, points = 400;
@@ -184,7 +193,7 @@ export async function buildSimdVariants(options: BuildOptions): Promise<string> 
     await mkdir(work, { recursive: true });
     try {
       await writeFile(join(work, 'binding.gyp'), int8BindingGyp(join(packageDir, 'src')));
-      await cp(INT8_SOURCE, join(work, 'int8-graph.cc'));
+      for (const file of NATIVE_SOURCES) await cp(join(NATIVE_DIR, file), join(work, file));
       const compiled = await compile(work, level);
       if (compiled.code !== 0) {
         options.log(

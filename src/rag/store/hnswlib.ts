@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import portable from 'hnswlib-node';
+import type { Bm25Kernel } from './lexical.js';
 
 /** hnswlib-node's API: the package's own build, or the same source compiled for a newer x86-64 level. */
 export type HnswlibModule = typeof portable;
@@ -88,6 +89,8 @@ export interface Int8GraphModule {
     k: number,
     visibleBelow: number,
   ): { neighbors: number[]; distances: number[] };
+  /** BM25 scoring (`native/bm25.cc`); absent from an addon built before it was added. */
+  bm25TopK?: Bm25Kernel;
 }
 
 /** Everything the choice depends on, gathered by {@link loadHnswlib} and passed in so the rule can be tested. */

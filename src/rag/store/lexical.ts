@@ -7,6 +7,36 @@ export interface LexicalHit {
   score: number;
 }
 
+/**
+ * BM25's best `k` slots computed natively (the int8 addon's `bm25TopK`, `native/bm25.cc`), with the same sums in the
+ * same order as {@link LexicalIndex.query}'s own loop, so the same hits and scores. List `l` is `slots[l]` and `tfs[l]`
+ * up to `lengths[l]`, weighted by `weights[l]`; slots not marked 1 in `alive` are skipped. Returns labels and scores,
+ * best first (a higher score, then a lower label), ignoring visibility.
+ */
+export type Bm25Kernel = (
+  slots: Int32Array[],
+  tfs: Uint16Array[],
+  lengths: Int32Array,
+  weights: Float64Array,
+  norms: Float32Array,
+  alive: Uint8Array,
+  labels: Int32Array,
+  slotCount: number,
+  block: number,
+  k: number,
+) => { labels: number[]; scores: number[] };
+
+/** How a {@link LexicalIndex} scores. */
+export interface LexicalOptions {
+  /**
+   * Slots scored together: every list of a query is scored over one block of slots before the next, so the block's
+   * scores, norms and liveness stay in the CPU's cache (at 1M chunks they are 9 MB).
+   */
+  scoreBlock?: number;
+  /** Native scoring; without it, the JavaScript loop. */
+  kernel?: Bm25Kernel | undefined;
+}
+
 const K1 = 1.2;
 const B = 0.75;
 
@@ -204,11 +234,13 @@ export class LexicalIndex {
   private norms = { averageLength: Number.NaN, slots: 0, values: new Float32Array(0) };
   private scratch = new Int32Array(256);
 
-  /**
-   * @param scoreBlock Slots scored together: every list of a query is scored over one block of slots before the next,
-   *   so the block's scores, norms and liveness stay in the CPU's cache (at 1M chunks they are 9 MB).
-   */
-  constructor(private readonly scoreBlock = 32_768) {}
+  private readonly scoreBlock: number;
+  private readonly kernel: Bm25Kernel | undefined;
+
+  constructor(options: LexicalOptions = {}) {
+    this.scoreBlock = options.scoreBlock ?? 32_768;
+    this.kernel = options.kernel;
+  }
 
   get size(): number {
     return this.aliveCount;
@@ -400,7 +432,7 @@ export class LexicalIndex {
   }
 
   /** Rebuilds an index from {@link serialize}'s bytes; throws on bytes that do not hold one. */
-  static deserialize(bytes: Uint8Array, scoreBlock?: number): LexicalIndex {
+  static deserialize(bytes: Uint8Array, options?: LexicalOptions): LexicalIndex {
     const copy = new Uint8Array(bytes).buffer;
     const sizes = new Int32Array(copy, 0, 4);
     const [headerLength, slotCount, termCount, total] = [
@@ -430,7 +462,7 @@ export class LexicalIndex {
     const postingTfs = new Uint16Array(copy, at, total);
     if (at + total * 2 !== copy.byteLength) throw new Error('lexical index has the wrong size');
 
-    const index = new LexicalIndex(scoreBlock);
+    const index = new LexicalIndex(options);
     index.slots = slotCount;
     index.labelOfSlot = Int32Array.from(labels);
     index.lengthOfSlot = Float32Array.from(lengths);
@@ -518,15 +550,16 @@ export class LexicalIndex {
     });
     if (ids.length === 0) return [];
     const n = this.aliveCount;
+    const norms = this.lengthNorms();
+    const lists = this.weightedLists(ids, n);
+    if (this.kernel) return this.queryNatively(this.kernel, lists, norms, k, visible);
     if (this.scores.length < this.slots)
       this.scores = new Float32Array(Math.max(this.slots, this.scores.length * 2));
     if (this.touched.length < this.scoreBlock) this.touched = new Int32Array(this.scoreBlock);
     const scores = this.scores;
     const touched = this.touched;
-    const norms = this.lengthNorms();
     const alive = this.alive;
     const labelOfSlot = this.labelOfSlot;
-    const lists = this.weightedLists(ids, n);
     const cursors = new Int32Array(lists.length * 2);
     const heap: LexicalHit[] = [];
     for (let start = 0; start < this.slots; start += this.scoreBlock) {
@@ -565,6 +598,51 @@ export class LexicalIndex {
       }
     }
     return heap.sort((a, b) => b.score - a.score || a.label - b.label);
+  }
+
+  /**
+   * {@link query} by the native kernel: it ranks slots without knowing which labels are visible, so it is asked for
+   * more until `k` visible hits are found or it has no more to give.
+   */
+  private queryNatively(
+    kernel: Bm25Kernel,
+    lists: readonly { list: Postings; weight: number }[],
+    norms: Float32Array,
+    k: number,
+    visible: (label: number) => boolean,
+  ): LexicalHit[] {
+    const slots: Int32Array[] = [];
+    const tfs: Uint16Array[] = [];
+    const lengths = new Int32Array(lists.length * 2);
+    const weights = new Float64Array(lists.length * 2);
+    lists.forEach(({ list, weight }, l) => {
+      slots.push(list.loadedSlots, list.slots);
+      tfs.push(list.loadedTfs, list.tfs);
+      lengths[l * 2] = list.loadedLength;
+      lengths[l * 2 + 1] = list.length;
+      weights[l * 2] = weight;
+      weights[l * 2 + 1] = weight;
+    });
+    for (let wanted = k; ; wanted *= 4) {
+      const found = kernel(
+        slots,
+        tfs,
+        lengths,
+        weights,
+        norms,
+        this.alive,
+        this.labelOfSlot,
+        this.slots,
+        this.scoreBlock,
+        wanted,
+      );
+      const hits: LexicalHit[] = [];
+      for (let i = 0; i < found.labels.length && hits.length < k; i += 1) {
+        const label = found.labels[i] as number;
+        if (visible(label)) hits.push({ label, score: found.scores[i] as number });
+      }
+      if (hits.length === k || found.labels.length < wanted) return hits;
+    }
   }
 }
 

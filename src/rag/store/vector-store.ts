@@ -25,7 +25,7 @@ import { mergeById, sortById } from './sorted-documents.js';
 import { ShardedMap, ShardedSet } from './sharded-map.js';
 import { loadHnswlib, type HnswlibBuildMode } from './hnswlib.js';
 import { openCheckedDatabase, walBytes } from './open-database.js';
-import { LexicalIndex, type LexicalHit } from './lexical.js';
+import { LexicalIndex, type Bm25Kernel, type LexicalHit } from './lexical.js';
 import {
   CorpusHasher,
   corpusHash,
@@ -230,7 +230,9 @@ export class HnswVectorStore extends VectorStore {
   private index: ShardedIndex;
   /** Points in the graphs, deleted ones included. */
   private points = 0;
-  private lexical = new LexicalIndex();
+  /** Native BM25 scoring from the int8 addon, when it loaded (the JavaScript loop otherwise). */
+  private readonly bm25Kernel: Bm25Kernel | undefined;
+  private lexical: LexicalIndex;
   private snapshot: Snapshot;
   private deletedSlots = 0;
   private writeLock: Promise<unknown> = Promise.resolve();
@@ -263,8 +265,15 @@ export class HnswVectorStore extends VectorStore {
     this.graphDimensions = graphDimensions > 0 ? Math.min(graphDimensions, dims) : dims;
     const { choice, int8 } = loadHnswlib(this.hnswBuild);
     this.projectedCodes = options.int8Graphs !== false && int8 ? 'int8' : 'float32';
+    this.bm25Kernel = int8?.bm25TopK;
+    this.lexical = new LexicalIndex({ kernel: this.bm25Kernel });
     this.logger.info(
-      { hnswlib: choice.build, reason: choice.reason, projectedGraphs: this.projectedCodes },
+      {
+        hnswlib: choice.build,
+        reason: choice.reason,
+        projectedGraphs: this.projectedCodes,
+        bm25: this.bm25Kernel ? 'native' : 'javascript',
+      },
       'hnswlib build',
     );
     this.index = this.createIndex({ threads: 0 });
@@ -617,7 +626,7 @@ export class HnswVectorStore extends VectorStore {
       await this.rebuildFromDatabase(chunkCount);
     }
     const saved = problem === undefined && !stale ? await this.loadLexical(manifest) : undefined;
-    const lexical = saved ?? new LexicalIndex();
+    const lexical = saved ?? new LexicalIndex({ kernel: this.bm25Kernel });
     const records = new ShardedMap<number, ChunkRecord>();
     const byId = new ShardedMap(documents.map((d) => [d.id, d] as const));
     for (const chunk of this.db.iterateChunks({ vectors: false, texts: false })) {
@@ -685,7 +694,7 @@ export class HnswVectorStore extends VectorStore {
         );
         return undefined;
       }
-      return LexicalIndex.deserialize(bytes);
+      return LexicalIndex.deserialize(bytes, { kernel: this.bm25Kernel });
     } catch (err) {
       this.logger.warn({ code: 'INDEX_CORRUPT', err }, 'lexical index file unusable: rebuilding it');
       return undefined;

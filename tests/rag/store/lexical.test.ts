@@ -1,9 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { loadHnswlib } from '../../../src/rag/store/hnswlib.js';
+import { LexicalIndex, type Bm25Kernel } from '../../../src/rag/store/lexical.js';
+import { analyze } from '../../../src/rag/text/tokenize.js';
 
 /** The file's bytes, from the parts `serialize` writes one after the other. */
 const saved = async (index: LexicalIndex) => Buffer.concat(await index.serialize());
-import { LexicalIndex } from '../../../src/rag/store/lexical.js';
-import { analyze } from '../../../src/rag/text/tokenize.js';
+
+/** Native BM25, part of the int8 addon made at install for the SIMD level this CPU runs (linux-x64). */
+const nativeKernel = loadHnswlib().int8?.bm25TopK;
 
 const all = () => true;
 
@@ -168,14 +172,20 @@ describe('LexicalIndex pruning', () => {
     return scores;
   }
 
-  it.each([
-    ['built in memory', false, undefined],
-    ['saved, loaded, then changed and compacted', true, undefined],
-    ['scored 64 slots at a time', false, 64],
-    ['saved, loaded, changed, compacted, scored 64 slots at a time', true, 64],
-  ])(
+  const cases: [string, boolean, number | undefined, Bm25Kernel | undefined][] = [
+    ['built in memory', false, undefined, undefined],
+    ['saved, loaded, then changed and compacted', true, undefined, undefined],
+    ['scored 64 slots at a time', false, 64, undefined],
+    ['saved, loaded, changed, compacted, scored 64 slots at a time', true, 64, undefined],
+  ];
+  if (nativeKernel)
+    cases.push(
+      ['native kernel', false, undefined, nativeKernel],
+      ['native kernel, saved, loaded, changed, compacted, scored 64 slots at a time', true, 64, nativeKernel],
+    );
+  it.each(cases)(
     'returns the exhaustive BM25 top k for questions mixing rare and common words (%s)',
-    async (_, reload, scoreBlock) => {
+    async (_, reload, scoreBlock, kernel) => {
       let seed = 42;
       const random = () => (seed = (seed * 16_807) % 2_147_483_647) / 2_147_483_647;
       const vocabulary = Array.from(
@@ -185,7 +195,7 @@ describe('LexicalIndex pruning', () => {
       // Zipf-like: word i is drawn with weight 1 / (i + 1), so a few words are in most chunks.
       const pick = () =>
         vocabulary[Math.min(299, Math.floor(Math.exp(random() * Math.log(300))) - 1)] as string;
-      let index = new LexicalIndex(scoreBlock);
+      let index = new LexicalIndex({ scoreBlock, kernel });
       const texts = new Map<number, string>();
       const addRange = (from: number, to: number) => {
         for (let label = from; label < to; label += 1) {
@@ -205,7 +215,7 @@ describe('LexicalIndex pruning', () => {
       if (reload) {
         // Postings loaded from a file and postings added after it live apart; both must count, and compaction must
         // keep exactly the live ones of each.
-        index = LexicalIndex.deserialize(await saved(index), scoreBlock);
+        index = LexicalIndex.deserialize(await saved(index), { scoreBlock, kernel });
         addRange(1500, 2000);
         removeEvery(2, 1, 2000);
         expect(index.needsCompaction).toBe(true);
@@ -238,4 +248,56 @@ describe('LexicalIndex pruning', () => {
       expect(compared).toBeGreaterThan(1000);
     },
   );
+});
+
+describe.runIf(nativeKernel !== undefined)('LexicalIndex native kernel', () => {
+  const kernel = nativeKernel!;
+
+  it('returns exactly the hits and scores of the JavaScript loop, on loaded and added postings', async () => {
+    let seed = 7;
+    const random = () => (seed = (seed * 16_807) % 2_147_483_647) / 2_147_483_647;
+    const words = Array.from({ length: 400 }, (_, i) => `terme${i}`);
+    const pick = () => words[Math.min(399, Math.floor(Math.exp(random() * Math.log(400))) - 1)] as string;
+    const text = () => Array.from({ length: 3 + Math.floor(random() * 40) }, pick).join(' ');
+    const built = new LexicalIndex();
+    for (let label = 0; label < 3000; label += 1) built.add(label, text());
+    for (let label = 0; label < 3000; label += 11) built.remove(label);
+    const bytes = await saved(built);
+    const plain = LexicalIndex.deserialize(bytes, { scoreBlock: 256 });
+    const native = LexicalIndex.deserialize(bytes, { scoreBlock: 256, kernel });
+    for (let label = 3000; label < 3600; label += 1) {
+      const added = text();
+      plain.add(label, added);
+      native.add(label, added);
+    }
+    for (let label = 5; label < 3600; label += 13) {
+      plain.remove(label);
+      native.remove(label);
+    }
+    let hits = 0;
+    for (let q = 0; q < 200; q += 1) {
+      const query = Array.from({ length: 1 + Math.floor(random() * 8) }, pick).join(' ');
+      const k = [1, 10, 50, 500][q % 4] as number;
+      const visible = q % 2 === 0 ? (label: number) => label % 3 !== 0 : all;
+      const expected = plain.query(query, k, visible);
+      expect(native.query(query, k, visible)).toEqual(expected);
+      hits += expected.length;
+    }
+    expect(hits).toBeGreaterThan(10_000);
+  });
+
+  it('refuses malformed arguments with a TypeError instead of reading out of bounds', () => {
+    const slots = [Int32Array.of(0, 1, 2)];
+    const tfs = [Uint16Array.of(1, 1, 1)];
+    const norms = Float32Array.of(1, 1, 1);
+    const alive = Uint8Array.of(1, 1, 1);
+    const labels = Int32Array.of(10, 11, 12);
+    const call = (lengths: Int32Array, slotCount: number, listTfs = tfs) =>
+      kernel(slots, listTfs, lengths, Float64Array.of(1), norms, alive, labels, slotCount, 64, 2);
+    expect(call(Int32Array.of(3), 3).labels).toEqual([10, 11]);
+    expect(() => call(Int32Array.of(4), 3)).toThrow(/shorter than its length/);
+    expect(() => call(Int32Array.of(3), 4)).toThrow(/slotCount/);
+    expect(() => call(Int32Array.of(3), 3, [Uint16Array.of(1)])).toThrow(/shorter than its length/);
+    expect(() => call(Int32Array.of(3, 1), 3)).toThrow(/one entry per list/);
+  });
 });

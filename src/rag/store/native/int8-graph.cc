@@ -21,6 +21,7 @@
 #include <string>
 
 #include "hnswlib/hnswlib.h"
+#include "bm25.h"
 
 namespace {
 
@@ -376,6 +377,7 @@ Napi::Value ScanKnn(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("scanKnn", Napi::Function::New(env, ScanKnn));
+  verbatim::InitBm25(env, exports);
   return Int8Graph::Init(env, exports);
 }
 
