@@ -119,12 +119,12 @@ const int8BindingGyp = (hnswlibSource: string) =>
 
 /**
  * Run in a child process like {@link SMOKE_TEST}: the int8 graph must find every point of a small set as its own
- * nearest neighbour, and answer the same after a save and a load; the scan must find it too; BM25 must rank two
- * lists' slots by their summed scores.
+ * nearest neighbour, and answer the same after a save and a load; the scan, in one pass and in two, must find it
+ * too; BM25 must rank two lists' slots by their summed scores.
  */
 const INT8_SMOKE_TEST = `
 const [addonPath, file] = process.argv.slice(-2);
-const { Int8Graph, scanKnn, bm25TopK } = require(addonPath);
+const { Int8Graph, scanKnn, scanKnn4, bm25TopK } = require(addonPath);
 const bm25 = bm25TopK(
   [Int32Array.of(0, 2, 3), Int32Array.of(2)], [Uint16Array.of(1, 1, 2), Uint16Array.of(1)], Int32Array.of(3, 1),
   Float64Array.of(1, 1), new Float32Array(4).fill(1), new Uint8Array(4).fill(1), Int32Array.of(5, 6, 7, 8), 4, 2, 2);
@@ -156,6 +156,9 @@ for (let i = 0; i < points; i += 7) {
   }
   const scanned = scanKnn(codes, labels, new Uint8Array(points), points, query, 1, Infinity);
   if (scanned.distances[0] !== -best) throw new Error('int8 scan missed the nearest point');
+  const nibbles = new Uint8Array(points * dims / 2);
+  const twoPass = scanKnn4(nibbles, codes, labels, new Uint8Array(points), points, query, query, points, 1, Infinity);
+  if (twoPass.distances[0] !== -best) throw new Error('two-pass int8 scan missed the nearest point');
 }
 `;
 

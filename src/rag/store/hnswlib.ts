@@ -89,6 +89,23 @@ export interface Int8GraphModule {
     k: number,
     visibleBelow: number,
   ): { neighbors: number[]; distances: number[] };
+  /**
+   * {@link scanKnn} in two passes: `weights` (d int8 values) against every row of 4-bit codes (`nibbles`, d/2 bytes a
+   * row, see `NibbleCodes`), keeping the best `candidates` rows, then `query` against those rows' int8 codes. Same
+   * result format and distances; absent from an addon built before it was added.
+   */
+  scanKnn4?(
+    nibbles: Uint8Array,
+    codes: Int8Array,
+    labels: Float64Array,
+    deleted: Uint8Array,
+    count: number,
+    weights: Int8Array,
+    query: Int8Array,
+    candidates: number,
+    k: number,
+    visibleBelow: number,
+  ): { neighbors: number[]; distances: number[] };
   /** BM25 scoring (`native/bm25.cc`); absent from an addon built before it was added. */
   bm25TopK?: Bm25Kernel;
 }

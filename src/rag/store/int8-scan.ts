@@ -1,11 +1,16 @@
 import { open, readFile, writeFile } from 'node:fs/promises';
 import type { Int8GraphModule } from './hnswlib.js';
+import { NibbleCodes } from './nibble-codes.js';
 
 /** The first bytes of a {@link Int8Scan} file; an hnswlib graph file starts with a zero offset instead. */
 const MAGIC = Buffer.from('VBI8SCAN', 'latin1');
 const FORMAT_VERSION = 1;
 /** Magic, format version (u32), dimensions (u32), points (f64). */
 const HEADER_BYTES = 24;
+/** Rows from which a search reads 4-bit codes first: below, the int8 codes (2 MB at 128 dimensions) stay in cache. */
+const FIRST_PASS_FROM = 16_384;
+/** Candidates the 4-bit pass keeps beyond the k asked for (twice k when that is more). */
+const FIRST_PASS_MARGIN = 32;
 
 /** Writes `point` times `scale`, rounded and clamped to ±127, into `out`: the int8 code of a projected point. */
 export function encodeInt8(point: ArrayLike<number>, scale: number, out: Int8Array): Int8Array {
@@ -40,6 +45,8 @@ export class Int8Scan {
   private rows = 0;
   private rowOf = new Map<number, number>();
   private readonly query: Int8Array;
+  private readonly weights: Int8Array;
+  private nibbles: NibbleCodes | undefined;
 
   constructor(
     private readonly lib: Int8GraphModule,
@@ -47,8 +54,15 @@ export class Int8Scan {
     capacity: number,
     /** The scale of the shard's projection as it is now (0 before one is fitted or loaded). */
     private readonly scale: () => number,
+    /**
+     * Rows from which a search first reads 4-bit copies of the codes ({@link NibbleCodes}), then the int8 codes of
+     * the best of them only: half the bytes from memory for each question.
+     */
+    private readonly firstPassFrom = FIRST_PASS_FROM,
   ) {
     this.query = new Int8Array(dimensions);
+    this.weights = new Int8Array(dimensions);
+    this.nibbles = this.newNibbles();
     this.codes = new Int8Array(capacity * dimensions);
     this.labels = new Float64Array(capacity);
     this.deleted = new Uint8Array(capacity);
@@ -88,7 +102,26 @@ export class Int8Scan {
 
   search(point: number[], n: number, visibleBelow: number): { neighbors: number[]; distances: number[] } {
     const query = encodeInt8(point, this.scale(), this.query);
+    if (this.nibbles && this.lib.scanKnn4 && this.rows >= this.firstPassFrom) {
+      this.nibbles.update(this.codes, this.rows);
+      return this.lib.scanKnn4(
+        this.nibbles.codes,
+        this.codes,
+        this.labels,
+        this.deleted,
+        this.rows,
+        this.nibbles.weights(query, this.weights),
+        query,
+        Math.max(n * 2, n + FIRST_PASS_MARGIN),
+        n,
+        visibleBelow,
+      );
+    }
     return this.lib.scanKnn(this.codes, this.labels, this.deleted, this.rows, query, n, visibleBelow);
+  }
+
+  private newNibbles(): NibbleCodes | undefined {
+    return this.lib.scanKnn4 && this.dimensions % 2 === 0 ? new NibbleCodes(this.dimensions) : undefined;
   }
 
   /** Throws, as hnswlib does, when the label is not held or already deleted. */
@@ -160,5 +193,7 @@ export class Int8Scan {
     this.labels = labels;
     this.deleted = deleted;
     this.rows = rows;
+    this.nibbles = this.newNibbles();
+    if (rows >= this.firstPassFrom) this.nibbles?.update(codes, rows);
   }
 }

@@ -7,6 +7,7 @@ import { LocalHashEmbeddings } from '../../../src/rag/embeddings/local.js';
 import { GraphShard, type GraphParams } from '../../../src/rag/store/hnsw-shard.js';
 import { loadHnswlib, type Int8GraphModule } from '../../../src/rag/store/hnswlib.js';
 import { Int8Scan, isScanFile } from '../../../src/rag/store/int8-scan.js';
+import { NibbleCodes } from '../../../src/rag/store/nibble-codes.js';
 import { temporaryDirectory } from '../../helpers/documents.js';
 import { saveProjectedShard } from '../../helpers/graph-files.js';
 
@@ -61,6 +62,117 @@ describe.runIf(addon !== undefined)('the int8 scan', () => {
     expect(() =>
       lib.scanKnn(new Float32Array(4) as unknown as Int8Array, labels, deleted, 1, query, 1, Infinity),
     ).toThrow(TypeError);
+  });
+
+  describe('the 4-bit first pass', () => {
+    // 72 codes: 36 bytes of 4-bit codes a row, one 32-byte SIMD step and 4 left for the plain loop. The dimensions
+    // spread less and less, as a projection's do.
+    const d = 72;
+    const rows = 3000;
+    const structured = Int8Array.from({ length: rows * d }, (_, i) =>
+      Math.round((random() - 0.5) * 250 * Math.exp(-(i % d) / 24)),
+    );
+    const rowLabels = Float64Array.from({ length: rows }, (_, i) => i * 2 + 1);
+    const gone = Uint8Array.from({ length: rows }, (_, i) => (i % 5 === 0 ? 1 : 0));
+    const nibbles = new NibbleCodes(d);
+    nibbles.update(structured, rows);
+    const queryOf = (row: number) => structured.slice(row * d, (row + 1) * d);
+    const scan4 = (query: Int8Array, candidates: number, k: number, bound = Infinity) =>
+      lib.scanKnn4!(
+        nibbles.codes,
+        structured,
+        rowLabels,
+        gone,
+        rows,
+        nibbles.weights(query, new Int8Array(d)),
+        query,
+        candidates,
+        k,
+        bound,
+      );
+
+    it('returns exactly what scanKnn returns when every row is a candidate', () => {
+      for (const row of [1, 7, 500, 2999]) {
+        const query = queryOf(row);
+        for (const bound of [Infinity, 3001])
+          expect(scan4(query, rows, 20, bound)).toEqual(
+            lib.scanKnn(structured, rowLabels, gone, rows, query, 20, bound),
+          );
+      }
+    });
+
+    it('finds nearly all of the int8 top 10 among 42 candidates, with their exact int8 distances', () => {
+      let shared = 0;
+      for (let row = 1; row < rows; row += 30) {
+        const query = queryOf(row);
+        const exact = lib.scanKnn(structured, rowLabels, gone, rows, query, 10, Infinity);
+        const found = scan4(query, 42, 10);
+        found.neighbors.forEach((label, i) => {
+          const at = (label - 1) / 2;
+          expect(gone[at]).toBe(0);
+          expect(found.distances[i]).toBe(-dotOf(structured.subarray(at * d, (at + 1) * d), query));
+        });
+        shared += found.neighbors.filter((label) => exact.neighbors.includes(label)).length;
+      }
+      expect(shared / (100 * 10)).toBeGreaterThan(0.95);
+    });
+
+    it('encodes a dimension in order over most of the 16 values, and a dimension at 0 as the middle value', () => {
+      // Rows that differ in one dimension only: more of it must never get a lower code.
+      const codes = new Int8Array(64 * 2);
+      for (let row = 0; row < 64; row += 1) codes[row * 2] = row * 4 - 127;
+      const two = new NibbleCodes(2);
+      two.update(codes, 64);
+      const lowNibbles = Array.from(two.codes, (byte) => byte & 15);
+      expect(lowNibbles).toEqual([...lowNibbles].sort((a, b) => a - b));
+      expect(new Set(lowNibbles).size).toBeGreaterThanOrEqual(8);
+      expect(Array.from(two.codes, (byte) => byte >> 4)).toEqual(new Array(64).fill(8));
+    });
+
+    it('refuses arguments that do not fit', () => {
+      const query = queryOf(0);
+      expect(() => scan4(query, 5, 10)).toThrow(RangeError);
+      expect(() =>
+        lib.scanKnn4!(nibbles.codes, structured, rowLabels, gone, rows + 1, query, query, 20, 10, Infinity),
+      ).toThrow(RangeError);
+      expect(() => new NibbleCodes(3)).toThrow(/even/);
+    });
+
+    it('is what Int8Scan searches from its threshold on, through growth and a save', async () => {
+      const dir = await temporaryDirectory();
+      try {
+        const point = (row: number) => Array.from(queryOf(row), (c) => c / 100);
+        const withPass = new Int8Scan(lib, d, 16, () => 100, 500);
+        const without = new Int8Scan(lib, d, 16, () => 100, Infinity);
+        let shared = 0;
+        let compared = 0;
+        for (let row = 0; row < rows; row += 1) {
+          withPass.add(point(row), rowLabels[row] as number);
+          without.add(point(row), rowLabels[row] as number);
+          if (gone[row]) {
+            withPass.markDelete(rowLabels[row] as number);
+            without.markDelete(rowLabels[row] as number);
+          }
+          // Searched as it grows past the threshold and doubles (each doubling measures the steps anew).
+          if (row % 97 !== 96 || row < 500) continue;
+          const probe = point((row * 7) % (row + 1));
+          const expected = without.search(probe, 10, Infinity).neighbors;
+          const found = withPass.search(probe, 10, Infinity).neighbors;
+          for (const label of found) expect(gone[(label - 1) / 2]).toBe(0);
+          shared += found.filter((label) => expected.includes(label)).length;
+          compared += expected.length;
+        }
+        expect(shared / compared).toBeGreaterThan(0.95);
+        const path = join(dir.path, 'scan');
+        await withPass.write(path);
+        const back = new Int8Scan(lib, d, 16, () => 100, 500);
+        await back.read(path);
+        for (const row of [3, 400, 2999])
+          expect(back.search(point(row), 10, Infinity)).toEqual(withPass.search(point(row), 10, Infinity));
+      } finally {
+        await dir.cleanup();
+      }
+    });
   });
 
   describe('Int8Scan', () => {

@@ -48,6 +48,35 @@ inline int32_t Int8Dot(const int8_t* x, const int8_t* y, size_t n) {
   return sum;
 }
 
+// The dot product of a row of 4-bit codes with `dims` int8 weights: byte j of the row holds dimension j in its low
+// nibble and dimension j + dims/2 in its high one, each from 0 to 15 (dims even).
+inline int32_t NibbleDot(const uint8_t* x, const int8_t* w, size_t dims) {
+  const size_t half = dims / 2;
+  size_t j = 0;
+  int32_t sum = 0;
+#ifdef __AVX2__
+  const __m256i ones = _mm256_set1_epi16(1);
+  const __m256i low = _mm256_set1_epi8(0x0F);
+  __m256i acc = _mm256_setzero_si256();
+  for (; j + 32 <= half; j += 32) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + j));
+    const __m256i lo = _mm256_and_si256(v, low);
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+    // Unsigned nibbles times signed weights, adjacent pairs summed in 16 bits: at most 2 · 2 · 15 · 127 together.
+    const __m256i pairs = _mm256_add_epi16(
+        _mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + j))),
+        _mm256_maddubs_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + half + j))));
+    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, ones));
+  }
+  __m128i lanes = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+  lanes = _mm_add_epi32(lanes, _mm_shuffle_epi32(lanes, 0x4e));
+  lanes = _mm_add_epi32(lanes, _mm_shuffle_epi32(lanes, 0xb1));
+  sum = _mm_cvtsi128_si32(lanes);
+#endif
+  for (; j < half; j++) sum += (x[j] & 15) * static_cast<int32_t>(w[j]) + (x[j] >> 4) * static_cast<int32_t>(w[half + j]);
+  return sum;
+}
+
 float Int8InnerProductDistance(const void* a, const void* b, const void* param) {
   return -static_cast<float>(
       Int8Dot(static_cast<const int8_t*>(a), static_cast<const int8_t*>(b), *static_cast<const size_t*>(param)));
@@ -295,20 +324,23 @@ __attribute__((noinline)) void Scores(const int8_t* codes, const int8_t* query, 
   for (size_t i = 0; i < rows; i++) out[i] = Int8Dot(codes + i * d, query, d);
 }
 
-// The k best of `count` rows of `dims` codes, not deleted and labelled below `bound`, into `best`.
-void ScanRows(const int8_t* codes, const double* labels, const uint8_t* deleted, size_t count, const int8_t* query,
-              size_t dims, size_t k, double bound, Hits* best) {
+template <size_t D>
+__attribute__((noinline)) void NibbleScores(const uint8_t* codes, const int8_t* weights, size_t rows, size_t dims,
+                                            int32_t* out) {
+  const size_t d = D > 0 ? D : dims;
+  for (size_t i = 0; i < rows; i++) out[i] = NibbleDot(codes + i * (d / 2), weights, d);
+}
+
+// The k best of `count` rows, not deleted and labelled below `bound`, into `best`; `scoresOf(from, rows, out)` writes
+// the scores of rows `from` to `from + rows`, at most 512 at a time.
+template <typename BlockScores>
+void SelectRows(BlockScores scoresOf, const double* labels, const uint8_t* deleted, size_t count, size_t k,
+                double bound, Hits* best) {
   constexpr size_t kBlock = 512;
   int32_t scores[kBlock];
   for (size_t from = 0; from < count && k > 0; from += kBlock) {
     const size_t rows = std::min(kBlock, count - from);
-    const int8_t* block = codes + from * dims;
-    switch (dims) {  // the usual sizes unrolled
-      case 64: Scores<64>(block, query, rows, dims, scores); break;
-      case 128: Scores<128>(block, query, rows, dims, scores); break;
-      case 256: Scores<256>(block, query, rows, dims, scores); break;
-      default: Scores<0>(block, query, rows, dims, scores);
-    }
+    scoresOf(from, rows, scores);
     for (size_t r = 0; r < rows; r++) {
       const size_t i = from + r;
       if (best->size() == k && scores[r] <= best->top().first) continue;
@@ -319,11 +351,58 @@ void ScanRows(const int8_t* codes, const double* labels, const uint8_t* deleted,
   }
 }
 
+// The k best of `count` rows of `dims` codes, not deleted and labelled below `bound`, into `best`.
+void ScanRows(const int8_t* codes, const double* labels, const uint8_t* deleted, size_t count, const int8_t* query,
+              size_t dims, size_t k, double bound, Hits* best) {
+  SelectRows(
+      [&](size_t from, size_t rows, int32_t* out) {
+        const int8_t* block = codes + from * dims;
+        switch (dims) {  // the usual sizes unrolled
+          case 64: Scores<64>(block, query, rows, dims, out); break;
+          case 128: Scores<128>(block, query, rows, dims, out); break;
+          case 256: Scores<256>(block, query, rows, dims, out); break;
+          default: Scores<0>(block, query, rows, dims, out);
+        }
+      },
+      labels, deleted, count, k, bound, best);
+}
+
+// The same over 4-bit codes (rows of dims/2 bytes) scored against int8 weights.
+void ScanNibbleRows(const uint8_t* codes, const double* labels, const uint8_t* deleted, size_t count,
+                    const int8_t* weights, size_t dims, size_t k, double bound, Hits* best) {
+  SelectRows(
+      [&](size_t from, size_t rows, int32_t* out) {
+        const uint8_t* block = codes + from * (dims / 2);
+        switch (dims) {
+          case 128: NibbleScores<128>(block, weights, rows, dims, out); break;
+          case 256: NibbleScores<256>(block, weights, rows, dims, out); break;
+          default: NibbleScores<0>(block, weights, rows, dims, out);
+        }
+      },
+      labels, deleted, count, k, bound, best);
+}
+
 template <typename T>
 bool TypedArrayOf(const Napi::Value& value, napi_typedarray_type type, T* out) {
   if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != type) return false;
   *out = value.As<T>();
   return true;
+}
+
+// The hits as scanKnn returns them: labels and distances (negated dot products), nearest first. Empties `best`.
+Napi::Object Neighbors(Napi::Env env, const Napi::Float64Array& labels, Hits* best) {
+  const size_t n = best->size();
+  Napi::Array neighbors = Napi::Array::New(env, n);
+  Napi::Array distances = Napi::Array::New(env, n);
+  for (size_t i = n; i-- > 0;) {
+    neighbors[i] = Napi::Number::New(env, labels[best->top().second]);
+    distances[i] = Napi::Number::New(env, -static_cast<double>(best->top().first));
+    best->pop();
+  }
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("neighbors", neighbors);
+  result.Set("distances", distances);
+  return result;
 }
 
 // scanKnn(codes: Int8Array, labels: Float64Array, deleted: Uint8Array, count, query: Int8Array, k, visibleBelow):
@@ -361,22 +440,69 @@ Napi::Value ScanKnn(const Napi::CallbackInfo& info) {
   const uint8_t* gone = deleted.Data();
   Hits best;
   ScanRows(codes.Data(), label, gone, count, query.Data(), dims, k, bound, &best);
-  const size_t n = best.size();
-  Napi::Array neighbors = Napi::Array::New(env, n);
-  Napi::Array distances = Napi::Array::New(env, n);
-  for (size_t i = n; i-- > 0;) {
-    neighbors[i] = Napi::Number::New(env, labels[best.top().second]);
-    distances[i] = Napi::Number::New(env, -static_cast<double>(best.top().first));
-    best.pop();
+  return Neighbors(env, labels, &best);
+}
+
+// scanKnn4(nibbles: Uint8Array, codes: Int8Array, labels: Float64Array, deleted: Uint8Array, count, weights: Int8Array,
+//          query: Int8Array, candidates, k, visibleBelow): scanKnn in two passes. The first compares the weights with
+// every row of 4-bit codes (half the bytes of the int8 codes) and keeps the best `candidates` rows; the second
+// compares the query with those rows' int8 codes and returns the k nearest, with scanKnn's distances.
+Napi::Value ScanKnn4(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* usage =
+      "scanKnn4(nibbles: Uint8Array, codes: Int8Array, labels: Float64Array, deleted: Uint8Array, count, weights: "
+      "Int8Array, query: Int8Array, candidates, k, visibleBelow)";
+  Napi::Uint8Array nibbles, deleted;
+  Napi::TypedArrayOf<int8_t> codes, weights, query;
+  Napi::Float64Array labels;
+  if (info.Length() < 10 || !TypedArrayOf(info[0], napi_uint8_array, &nibbles) ||
+      !TypedArrayOf(info[1], napi_int8_array, &codes) || !TypedArrayOf(info[2], napi_float64_array, &labels) ||
+      !TypedArrayOf(info[3], napi_uint8_array, &deleted) || !info[4].IsNumber() ||
+      !TypedArrayOf(info[5], napi_int8_array, &weights) || !TypedArrayOf(info[6], napi_int8_array, &query) ||
+      !info[7].IsNumber() || !info[8].IsNumber() || !info[9].IsNumber()) {
+    Napi::TypeError::New(env, usage).ThrowAsJavaScriptException();
+    return env.Undefined();
   }
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("neighbors", neighbors);
-  result.Set("distances", distances);
-  return result;
+  const double countValue = info[4].As<Napi::Number>().DoubleValue();
+  const double candidatesValue = info[7].As<Napi::Number>().DoubleValue();
+  const double kValue = info[8].As<Napi::Number>().DoubleValue();
+  const double bound = info[9].As<Napi::Number>().DoubleValue();
+  const size_t dims = query.ElementLength();
+  if (!(countValue >= 0) || !(kValue >= 0) || !(candidatesValue >= kValue) || dims == 0 || dims % 2 != 0 ||
+      weights.ElementLength() != dims) {
+    Napi::RangeError::New(env, "scanKnn4: count, k and candidates >= k must be non-negative, query and weights of the same even length")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const size_t count = static_cast<size_t>(countValue);
+  if (labels.ElementLength() < count || deleted.ElementLength() < count || codes.ElementLength() / dims < count ||
+      nibbles.ElementLength() / (dims / 2) < count) {
+    Napi::RangeError::New(env, "scanKnn4: nibbles, codes, labels and deleted must hold count points")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const size_t k = static_cast<size_t>(std::min(kValue, countValue));
+  const size_t candidates = static_cast<size_t>(std::min(candidatesValue, countValue));
+  Hits first;
+  ScanNibbleRows(nibbles.Data(), labels.Data(), deleted.Data(), count, weights.Data(), dims, candidates, bound, &first);
+  // The candidates in row order, as scanKnn meets them, so that ties are settled the same way.
+  std::vector<uint32_t> rows;
+  rows.reserve(first.size());
+  for (; !first.empty(); first.pop()) rows.push_back(first.top().second);
+  std::sort(rows.begin(), rows.end());
+  Hits best;
+  for (const uint32_t row : rows) {
+    const int32_t score = Int8Dot(codes.Data() + static_cast<size_t>(row) * dims, query.Data(), dims);
+    if (best.size() == k && score <= best.top().first) continue;
+    if (best.size() == k) best.pop();
+    best.emplace(score, row);
+  }
+  return Neighbors(env, labels, &best);
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("scanKnn", Napi::Function::New(env, ScanKnn));
+  exports.Set("scanKnn4", Napi::Function::New(env, ScanKnn4));
   verbatim::InitBm25(env, exports);
   return Int8Graph::Init(env, exports);
 }
