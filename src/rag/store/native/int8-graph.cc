@@ -25,6 +25,16 @@
 
 namespace {
 
+#ifdef __AVX2__
+// The sum of the eight 32-bit lanes of `acc`.
+inline int32_t SumOfLanes(__m256i acc) {
+  __m128i lanes = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+  lanes = _mm_add_epi32(lanes, _mm_shuffle_epi32(lanes, 0x4e));
+  lanes = _mm_add_epi32(lanes, _mm_shuffle_epi32(lanes, 0xb1));
+  return _mm_cvtsi128_si32(lanes);
+}
+#endif
+
 // The dot product of two vectors of n int8 codes, each within ±127 (-128 would overflow the AVX2 path's sign step).
 inline int32_t Int8Dot(const int8_t* x, const int8_t* y, size_t n) {
   size_t i = 0;
@@ -39,10 +49,7 @@ inline int32_t Int8Dot(const int8_t* x, const int8_t* y, size_t n) {
     const __m256i pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(b), _mm256_sign_epi8(a, b));
     acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, ones));
   }
-  __m128i lanes = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-  lanes = _mm_add_epi32(lanes, _mm_shuffle_epi32(lanes, 0x4e));
-  lanes = _mm_add_epi32(lanes, _mm_shuffle_epi32(lanes, 0xb1));
-  sum = _mm_cvtsi128_si32(lanes);
+  sum = SumOfLanes(acc);
 #endif
   for (; i < n; i++) sum += static_cast<int32_t>(x[i]) * static_cast<int32_t>(y[i]);
   return sum;
@@ -68,10 +75,7 @@ inline int32_t NibbleDot(const uint8_t* x, const int8_t* w, size_t dims) {
         _mm256_maddubs_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + half + j))));
     acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, ones));
   }
-  __m128i lanes = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-  lanes = _mm_add_epi32(lanes, _mm_shuffle_epi32(lanes, 0x4e));
-  lanes = _mm_add_epi32(lanes, _mm_shuffle_epi32(lanes, 0xb1));
-  sum = _mm_cvtsi128_si32(lanes);
+  sum = SumOfLanes(acc);
 #endif
   for (; j < half; j++) sum += (x[j] & 15) * static_cast<int32_t>(w[j]) + (x[j] >> 4) * static_cast<int32_t>(w[half + j]);
   return sum;
