@@ -26,6 +26,7 @@ import { createSilentLogger } from '../../src/logger.js';
 import { loadCorpus } from '../../src/rag/corpus/index.js';
 import { LocalHashEmbeddings } from '../../src/rag/embeddings/local.js';
 import { temporaryDirectory } from '../helpers/documents.js';
+import { npmScriptNodeArgs } from '../helpers/npm-script.js';
 
 const { BruteforceSearch, HierarchicalNSW } = hnswlib;
 
@@ -329,15 +330,13 @@ describe('npm run bench on a tiny corpus', () => {
   });
 });
 
-describe('scripts/bench.ts', () => {
+describe('npm run bench', () => {
   it('runs each system in its own process and writes a parseable JSON report', async () => {
     const dir = await temporaryDirectory();
     try {
       const json = join(dir.path, 'bench.json');
       const args = [
-        '--import',
-        'tsx',
-        'scripts/bench.ts',
+        ...npmScriptNodeArgs('bench'),
         '--size',
         '200',
         '--repeat',

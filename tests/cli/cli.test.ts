@@ -11,6 +11,7 @@ import { runIngest } from '../../src/cli/ingest.js';
 import type { CliOutput } from '../../src/cli/io.js';
 import { withApp } from '../../src/cli/runtime.js';
 import { temporaryDirectory } from '../helpers/documents.js';
+import { npmScriptNodeArgs } from '../helpers/npm-script.js';
 
 const SEED = 'corpus/microsoft-azure-israel-defense.md';
 
@@ -121,8 +122,8 @@ describe('npm run ask (the real script, in a child process)', () => {
     const dir = await temporaryDirectory();
     try {
       const { stdout } = await promisify(execFile)(
-        'npx',
-        ['tsx', 'scripts/ask.ts', 'Où les militaires israéliens transfèrent-ils leurs données ?'],
+        process.execPath,
+        [...npmScriptNodeArgs('ask'), 'Où les militaires israéliens transfèrent-ils leurs données ?'],
         {
           env: { ...process.env, DATA_DIR: dir.path, CORPUS_DIR: 'corpus' },
         },

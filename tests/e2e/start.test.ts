@@ -1,21 +1,14 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { registerCommands } from '../../src/bot/register.js';
 import { startDiscordDouble, type DiscordDouble } from '../helpers/discord-double.js';
 import { temporaryDirectory } from '../helpers/documents.js';
+import { npmScriptNodeArgs } from '../helpers/npm-script.js';
 
-/** The Node.js flags `npm start` gives (`tsx <flags> scripts/start.ts`). */
-const START_FLAGS = (
-  JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: { start: string } }
-).scripts.start
-  .split(' ')
-  .filter((word) => word.startsWith('--'));
-
-/** Runs `npm start`'s script, with its flags, in a child process; resolves with its exit code and output. */
+/** Runs `npm start`'s command (the compiled script, with its flags) in a child process; resolves with its exit code and output. */
 function start(env: Record<string, string>, onStarted?: (child: ReturnType<typeof spawn>) => void) {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...START_FLAGS, 'scripts/start.ts'], {
+  const child = spawn(process.execPath, npmScriptNodeArgs('start'), {
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -40,7 +33,7 @@ describe('npm start', () => {
   });
 
   it('runs Node.js without V8’s memory reducer, whose compacting collections held a 1M-chunk bot 650 ms', () => {
-    expect(START_FLAGS).toContain('--no-memory-reducer');
+    expect(npmScriptNodeArgs('start')).toContain('--no-memory-reducer');
   });
 
   it('ends with one clear line and a non-zero exit when DISCORD_TOKEN is missing', async () => {
