@@ -53,6 +53,19 @@ describe.runIf(addon !== undefined)('the int8 scan', () => {
     }
   });
 
+  it('keeps the first rows it meets among equal scores, deleted and hidden rows left out', () => {
+    // A query of zeros scores every row 0: the ten kept are the first ten rows that are neither deleted nor hidden.
+    const zeros = new Int8Array(dims);
+    const visible = Array.from({ length: count }, (_, row) => row).filter(
+      (row) => !deleted[row] && (labels[row] as number) < 700,
+    );
+    const found = lib.scanKnn(codes, labels, deleted, count, zeros, 10, 700);
+    expect([...found.neighbors].sort((a, b) => a - b)).toEqual(
+      visible.slice(0, 10).map((row) => labels[row] as number),
+    );
+    expect(found.distances.every((distance) => distance === 0)).toBe(true);
+  });
+
   it('returns what there is when k exceeds it, and refuses arrays that do not hold the count', () => {
     expect(lib.scanKnn(codes, labels, deleted, 5, query, 10, Infinity).distances).toEqual(
       expected(10, Infinity, 5),
@@ -98,6 +111,54 @@ describe.runIf(addon !== undefined)('the int8 scan', () => {
           expect(scan4(query, rows, 20, bound)).toEqual(
             lib.scanKnn(structured, rowLabels, gone, rows, query, 20, bound),
           );
+      }
+    });
+
+    it('returns exactly what scanKnn returns at every row size the SIMD kernel is unrolled for', () => {
+      // 64 to 256 codes a row; 1,001 rows: blocks of 512 rows, then 489, so four rows at a time and one left.
+      for (const width of [64, 128, 192, 256]) {
+        const many = 1001;
+        const codesOf = Int8Array.from({ length: many * width }, (_, i) =>
+          Math.round((random() - 0.5) * 250 * Math.exp(-(i % width) / 48)),
+        );
+        const labelsOf = Float64Array.from({ length: many }, (_, i) => i + 10);
+        const goneOf = Uint8Array.from({ length: many }, (_, i) => (i % 9 === 4 ? 1 : 0));
+        const packed = new NibbleCodes(width);
+        packed.update(codesOf, many);
+        for (const row of [0, 500, 1000]) {
+          const query = codesOf.slice(row * width, (row + 1) * width);
+          const weights = packed.weights(query, new Int8Array(width));
+          expect(
+            lib.scanKnn4!(packed.codes, codesOf, labelsOf, goneOf, many, weights, query, many, 15, Infinity),
+          ).toEqual(lib.scanKnn(codesOf, labelsOf, goneOf, many, query, 15, Infinity));
+          // The first pass alone: every row scored from its 4-bit codes, as a plain loop computes it.
+          const firstPass = lib.scanKnn4!(
+            packed.codes,
+            codesOf,
+            labelsOf,
+            goneOf,
+            many,
+            weights,
+            query,
+            15,
+            15,
+            1e9,
+          );
+          const nibbleScore = (r: number) => {
+            let sum = 0;
+            for (let j = 0; j < width / 2; j += 1) {
+              const byte = packed.codes[r * (width / 2) + j] as number;
+              sum += (byte & 15) * (weights[j] as number) + (byte >> 4) * (weights[j + width / 2] as number);
+            }
+            return sum;
+          };
+          const best = Array.from({ length: many }, (_, r) => r)
+            .filter((r) => !goneOf[r])
+            .sort((a, b) => nibbleScore(b) - nibbleScore(a) || a - b);
+          const floor = nibbleScore(best[14] as number);
+          for (const label of firstPass.neighbors)
+            expect(nibbleScore(label - 10)).toBeGreaterThanOrEqual(floor);
+        }
       }
     });
 

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -335,23 +336,81 @@ __attribute__((noinline)) void NibbleScores(const uint8_t* codes, const int8_t* 
   for (size_t i = 0; i < rows; i++) out[i] = NibbleDot(codes + i * (d / 2), weights, d);
 }
 
+#ifdef __AVX2__
+// Lane i of the result: the sum of the eight 32-bit lanes of the i-th argument.
+inline __m128i SumsOfLanes(__m256i a0, __m256i a1, __m256i a2, __m256i a3) {
+  const __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(a0, a1), _mm256_hadd_epi32(a2, a3));
+  return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+}
+
+// NibbleScores for rows of D/2 bytes, D a multiple of 64 up to 256: the weights stay in registers, a row's products
+// are summed in 16 bits (at most 2·D/64 sums of pairs of 15·127: 30,480 for D = 256), and four rows' lanes are added
+// up together. The same scores as NibbleDot.
+template <size_t D>
+__attribute__((noinline)) void NibbleScoresAvx2(const uint8_t* codes, const int8_t* weights, size_t rows,
+                                                int32_t* out) {
+  constexpr size_t kHalf = D / 2;
+  constexpr size_t kChunks = kHalf / 32;
+  static_assert(kHalf % 32 == 0 && kChunks >= 1 && kChunks <= 4, "rows of 32 to 128 bytes");
+  __m256i low_weights[kChunks];
+  __m256i high_weights[kChunks];
+  for (size_t c = 0; c < kChunks; c++) {
+    low_weights[c] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(weights + 32 * c));
+    high_weights[c] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(weights + kHalf + 32 * c));
+  }
+  const __m256i ones = _mm256_set1_epi16(1);
+  const __m256i low = _mm256_set1_epi8(0x0F);
+  const auto row = [&](const uint8_t* x) {
+    __m256i pairs = _mm256_setzero_si256();
+    for (size_t c = 0; c < kChunks; c++) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32 * c));
+      pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(_mm256_and_si256(v, low), low_weights[c]));
+      pairs = _mm256_add_epi16(
+          pairs, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), low), high_weights[c]));
+    }
+    return _mm256_madd_epi16(pairs, ones);
+  };
+  size_t i = 0;
+  for (; i + 4 <= rows; i += 4) {
+    const uint8_t* x = codes + i * kHalf;
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
+                     SumsOfLanes(row(x), row(x + kHalf), row(x + 2 * kHalf), row(x + 3 * kHalf)));
+  }
+  for (; i < rows; i++) out[i] = SumOfLanes(row(codes + i * kHalf));
+}
+#endif
+
 // The k best of `count` rows, not deleted and labelled below `bound`, into `best`; `scoresOf(from, rows, out)` writes
-// the scores of rows `from` to `from + rows`, at most 512 at a time.
+// the scores of rows `from` to `from + rows`, at most 512 at a time. Once `best` holds k rows, a row must score above
+// the weakest of them: eight scores are compared with it at once, and only those above it are looked at further
+// (scores are far from INT32_MIN, which stands for "not full yet").
 template <typename BlockScores>
 void SelectRows(BlockScores scoresOf, const double* labels, const uint8_t* deleted, size_t count, size_t k,
                 double bound, Hits* best) {
   constexpr size_t kBlock = 512;
-  int32_t scores[kBlock];
+  alignas(32) int32_t scores[kBlock];
+  int32_t floor = std::numeric_limits<int32_t>::min();
+  const auto offer = [&](size_t i, int32_t score) {
+    if (score <= floor || deleted[i] || !(labels[i] < bound)) return;
+    if (best->size() == k) best->pop();
+    best->emplace(score, static_cast<uint32_t>(i));
+    if (best->size() == k) floor = best->top().first;
+  };
   for (size_t from = 0; from < count && k > 0; from += kBlock) {
     const size_t rows = std::min(kBlock, count - from);
     scoresOf(from, rows, scores);
-    for (size_t r = 0; r < rows; r++) {
-      const size_t i = from + r;
-      if (best->size() == k && scores[r] <= best->top().first) continue;
-      if (deleted[i] || !(labels[i] < bound)) continue;
-      if (best->size() == k) best->pop();
-      best->emplace(scores[r], static_cast<uint32_t>(i));
+    size_t r = 0;
+#ifdef __AVX2__
+    for (; r + 8 <= rows; r += 8) {
+      const __m256i above = _mm256_cmpgt_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(scores + r)),
+                                               _mm256_set1_epi32(floor));
+      for (uint32_t lanes = _mm256_movemask_ps(_mm256_castsi256_ps(above)); lanes != 0; lanes &= lanes - 1) {
+        const size_t lane = __builtin_ctz(lanes);
+        offer(from + r + lane, scores[r + lane]);
+      }
     }
+#endif
+    for (; r < rows; r++) offer(from + r, scores[r]);
   }
 }
 
@@ -378,8 +437,12 @@ void ScanNibbleRows(const uint8_t* codes, const double* labels, const uint8_t* d
       [&](size_t from, size_t rows, int32_t* out) {
         const uint8_t* block = codes + from * (dims / 2);
         switch (dims) {
-          case 128: NibbleScores<128>(block, weights, rows, dims, out); break;
-          case 256: NibbleScores<256>(block, weights, rows, dims, out); break;
+#ifdef __AVX2__
+          case 64: NibbleScoresAvx2<64>(block, weights, rows, out); break;
+          case 128: NibbleScoresAvx2<128>(block, weights, rows, out); break;
+          case 192: NibbleScoresAvx2<192>(block, weights, rows, out); break;
+          case 256: NibbleScoresAvx2<256>(block, weights, rows, out); break;
+#endif
           default: NibbleScores<0>(block, weights, rows, dims, out);
         }
       },
@@ -494,6 +557,9 @@ Napi::Value ScanKnn4(const Napi::CallbackInfo& info) {
   rows.reserve(first.size());
   for (; !first.empty(); first.pop()) rows.push_back(first.top().second);
   std::sort(rows.begin(), rows.end());
+  const int8_t* code = codes.Data();
+  for (const uint32_t row : rows)
+    for (size_t line = 0; line < dims; line += 64) __builtin_prefetch(code + static_cast<size_t>(row) * dims + line);
   Hits best;
   for (const uint32_t row : rows) {
     const int32_t score = Int8Dot(codes.Data() + static_cast<size_t>(row) * dims, query.Data(), dims);
