@@ -421,12 +421,16 @@ export class GraphShard {
     const point = this.projection.apply(unit);
     const n = Math.min(Math.max(k, this.params.rerank ?? k), this.index.capacity);
     const candidates = this.index.search(point, n, visibleBelow);
-    const full = this.full;
-    const ranked = candidates.neighbors
-      .map((label) => ({ label, distance: 1 - full.similarity(label, unit) }))
-      .sort((a, b) => a.distance - b.distance)
+    const labels = candidates.neighbors;
+    const similarities = this.full.similarities(labels, unit, this.lib.int8?.dotRows);
+    const ranked = labels
+      .map((_, i) => i)
+      .sort((a, b) => (similarities[b] as number) - (similarities[a] as number))
       .slice(0, k);
-    return { labels: ranked.map((h) => h.label), distances: ranked.map((h) => h.distance) };
+    return {
+      labels: ranked.map((i) => labels[i] as number),
+      distances: ranked.map((i) => 1 - (similarities[i] as number)),
+    };
   }
 
   /** Hides labels from every later search; labels this graph never held are ignored. Returns how many it held. */

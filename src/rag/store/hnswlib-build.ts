@@ -120,11 +120,17 @@ const int8BindingGyp = (hnswlibSource: string) =>
 /**
  * Run in a child process like {@link SMOKE_TEST}: the int8 graph must find every point of a small set as its own
  * nearest neighbour, and answer the same after a save and a load; the scan, in one pass and in two, must find it
- * too; BM25 must rank two lists' slots by their summed scores.
+ * too; BM25 must rank two lists' slots by their summed scores; dotRows must compute a row's dot product.
  */
 const INT8_SMOKE_TEST = `
 const [addonPath, file] = process.argv.slice(-2);
-const { Int8Graph, scanKnn, scanKnn4, bm25TopK } = require(addonPath);
+const { Int8Graph, scanKnn, scanKnn4, bm25TopK, dotRows } = require(addonPath);
+const rows = Float32Array.from({ length: 27 }, (_, i) => (i % 5) - 2);
+const dots = Float64Array.of(-1, -1);
+dotRows(rows, Int32Array.of(2, -1), rows.subarray(0, 9), dots);
+let dot = 0;
+for (let i = 0; i < 9; i += 1) dot += rows[18 + i] * rows[i];
+if (dots[0] !== dot || dots[1] !== -1) throw new Error('dotRows miscomputed');
 const bm25 = bm25TopK(
   [Int32Array.of(0, 2, 3), Int32Array.of(2)], [Uint16Array.of(1, 1, 2), Uint16Array.of(1)], Int32Array.of(3, 1),
   Float64Array.of(1, 1), new Float32Array(4).fill(1), new Uint8Array(4).fill(1), Int32Array.of(5, 6, 7, 8), 4, 2, 2);

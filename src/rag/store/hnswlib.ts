@@ -108,7 +108,21 @@ export interface Int8GraphModule {
   ): { neighbors: number[]; distances: number[] };
   /** BM25 scoring (`native/bm25.cc`); absent from an addon built before it was added. */
   bm25TopK?: Bm25Kernel;
+  /** See {@link DotRows}; absent from an addon built before it was added. */
+  dotRows?: DotRows;
 }
+
+/**
+ * `out[i]` = the dot product (summed in double precision) of `query` with row `rows[i]` of `vectors` (rows of
+ * `query.length` floats), for each `i` where `rows[i] >= 0`; other entries are left as they are. All the rows are
+ * fetched from memory before any is read. Throws a RangeError for a row not stored, or `out` shorter than `rows`.
+ */
+export type DotRows = (
+  vectors: Float32Array,
+  rows: Int32Array,
+  query: Float32Array,
+  out: Float64Array,
+) => void;
 
 /** Everything the choice depends on, gathered by {@link loadHnswlib} and passed in so the rule can be tested. */
 export interface HnswlibChoiceInput {

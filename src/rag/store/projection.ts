@@ -1,5 +1,6 @@
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import { ProjectionKernel } from './projection-kernel.js';
+import type { DotRows } from './hnswlib.js';
 
 /** Rows of a sample used to fit a {@link Projection}: enough for a stable second-moment matrix, cheap to fit. */
 export const PROJECTION_SAMPLE_ROWS = 2048;
@@ -190,6 +191,30 @@ export class FullVectors {
     let sum = 0;
     for (let i = 0; i < d; i += 1) sum += (query[i] as number) * (vectors[base + i] as number);
     return sum;
+  }
+
+  /**
+   * {@link similarity} of `query` with the vector of each label, computed by `dotRows` (the int8 addon's, which
+   * fetches the rows together) when given, in JavaScript otherwise.
+   */
+  similarities(labels: readonly number[], query: Float32Array, dotRows?: DotRows): Float64Array {
+    const out = new Float64Array(labels.length).fill(-Infinity);
+    if (!dotRows) {
+      labels.forEach((label, i) => (out[i] = this.similarity(label, query)));
+      return out;
+    }
+    const split = this.loaded.labels.length;
+    const loadedRows = new Int32Array(labels.length).fill(-1);
+    const addedRows = new Int32Array(labels.length).fill(-1);
+    labels.forEach((label, i) => {
+      const row = this.rowOf.get(label);
+      if (row === undefined) return;
+      if (row < split) loadedRows[i] = row;
+      else addedRows[i] = row - split;
+    });
+    if (split > 0) dotRows(this.loaded.vectors, loadedRows, query, out);
+    if (this.addedRows > 0) dotRows(this.added.vectors, addedRows, query, out);
+    return out;
   }
 
   /** The stored labels and vectors as arrays to write one after the other (views, no copy). */

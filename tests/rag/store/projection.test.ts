@@ -137,6 +137,41 @@ describe('projected vectors file', () => {
     expect(again.similarity(11, Float32Array.from([0, 0, 0, 1]))).toBeCloseTo(1, 6);
   });
 
+  it("computes many labels' similarities at once, natively as in JavaScript, loaded and added vectors alike", () => {
+    const random = createRandom(5);
+    const d = 37;
+    const loaded = Float32Array.from({ length: 40 * d }, () => random() - 0.5);
+    const vectors = FullVectors.of(
+      d,
+      Float64Array.from({ length: 40 }, (_, i) => i * 2),
+      loaded,
+    );
+    for (let i = 0; i < 25; i += 1)
+      vectors.add(
+        1000 + i,
+        Array.from({ length: d }, () => random() - 0.5),
+        0,
+      );
+    const query = Float32Array.from({ length: d }, () => random() - 0.5);
+    const labels = [1004, 6, 3, 78, 1024, 0, 1000, 5000];
+    const plain = vectors.similarities(labels, query);
+    expect(Array.from(plain)).toEqual(labels.map((label) => vectors.similarity(label, query)));
+    expect(plain[2]).toBe(-Infinity);
+    expect(plain[7]).toBe(-Infinity);
+    const dotRows = loadHnswlib().int8?.dotRows;
+    if (!dotRows) return;
+    const native = vectors.similarities(labels, query, dotRows);
+    native.forEach((value, i) => expect(value).toBeCloseTo(plain[i] as number, 12));
+    expect(native[2]).toBe(-Infinity);
+    const out = new Float64Array(2);
+    expect(() => dotRows(loaded, Int32Array.of(40), query, out)).toThrow(RangeError);
+    expect(() => dotRows(loaded, Int32Array.of(0, 1, 2), query, out)).toThrow(RangeError);
+    expect(() => dotRows(loaded, Int32Array.of(0), new Float32Array(0), out)).toThrow(RangeError);
+    expect(() =>
+      dotRows(loaded, Int32Array.of(0), query, new Float32Array(1) as unknown as Float64Array),
+    ).toThrow(TypeError);
+  });
+
   it('rejects a file for other dimensions, a truncated file and one that is not a vectors file', () => {
     const bytes = fileOf(serializeProjected(projection, full()));
     expect(() => parseProjected(bytes, 8, 2)).toThrow(/4 → 2|8 → 2/);
