@@ -134,6 +134,24 @@ export function readStealMs(): number[] {
   }
 }
 
+/**
+ * Time the calling thread has spent on a CPU and runnable but waiting for one, in milliseconds, from a
+ * `/proc/thread-self/schedstat` text (nanoseconds on the CPU, nanoseconds waiting on a run queue, time slices).
+ */
+export function parseSchedStat(text: string): { ranMs: number; waitedMs: number } | undefined {
+  const match = /^(\d+)\s+(\d+)/.exec(text.trim());
+  return match ? { ranMs: Number(match[1]) / 1e6, waitedMs: Number(match[2]) / 1e6 } : undefined;
+}
+
+/** {@link parseSchedStat} of the calling thread; undefined where the kernel does not provide it. */
+export function readThreadSchedStat(): { ranMs: number; waitedMs: number } | undefined {
+  try {
+    return parseSchedStat(readFileSync('/proc/thread-self/schedstat', 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
 /** What {@link withStallMonitor} measured. */
 export interface StallReport<T> {
   result: T;
@@ -144,6 +162,11 @@ export interface StallReport<T> {
   stallPhase: string;
   /** Steal time during the longest stall, on the CPU that lost the most (0: the hypervisor took nothing). */
   stallStealMs: number;
+  /**
+   * How long the event loop's thread waited for a CPU during the longest stall (runnable while other threads of
+   * this machine ran; 0 where the kernel does not say).
+   */
+  stallWaitedMs: number;
   /** The longest stall during which no CPU reported steal time (a pause the hypervisor does not explain). */
   maxQuietStallMs: number;
 }
@@ -153,35 +176,43 @@ export interface StallReport<T> {
  * fired, at worst. A stall this long is how long a Discord interaction would wait before the bot could even defer
  * its reply. On a virtual machine the hypervisor may take a CPU away for 100 ms or more (on this 2-core machine, 30 to
  * 40 % of both CPUs for a second at a time, now and then): each stall is checked against the steal time the kernel
- * counted meanwhile (`readSteal`), so that the report tells such pauses from the process's own.
+ * counted meanwhile (`readSteal`), so that the report tells such pauses from the process's own, and against the time
+ * the event loop's thread waited for a CPU while other threads ran (`readSched`: the monitor's timer runs on that
+ * thread).
  */
 export async function withStallMonitor<T>(
   task: (probe: StallProbe) => Promise<T>,
   initialPhase = '',
   readSteal: () => number[] = readStealMs,
+  readSched: () => { waitedMs: number } | undefined = readThreadSchedStat,
 ): Promise<StallReport<T>> {
   const probe: StallProbe = { phase: initialPhase };
   let last = performance.now();
   let lastPhase = probe.phase;
   let lastSteal = readSteal();
+  let lastWaited = readSched()?.waitedMs;
   let maxStallMs = 0;
   let stallPhase = '';
   let stallStealMs = 0;
+  let stallWaitedMs = 0;
   let maxQuietStallMs = 0;
   const tick = () => {
     const now = performance.now();
     const steal = readSteal();
     const stall = now - last - STALL_TICK_MS;
     const stolen = Math.max(0, ...steal.map((ms, cpu) => ms - (lastSteal[cpu] ?? ms)));
+    const waited = readSched()?.waitedMs;
     if (stall > maxStallMs) {
       maxStallMs = stall;
       stallPhase = lastPhase === probe.phase ? probe.phase : `${lastPhase} → ${probe.phase}`;
       stallStealMs = stolen;
+      stallWaitedMs = waited !== undefined && lastWaited !== undefined ? Math.max(0, waited - lastWaited) : 0;
     }
     if (stolen === 0 && stall > maxQuietStallMs) maxQuietStallMs = stall;
     last = now;
     lastPhase = probe.phase;
     lastSteal = steal;
+    lastWaited = waited;
   };
   const timer = setInterval(tick, STALL_TICK_MS);
   const started = performance.now();
@@ -191,7 +222,7 @@ export async function withStallMonitor<T>(
     // Let a timer that is due now fire, so that a stall at the very end is recorded too.
     await new Promise((resolve) => setTimeout(resolve, 0));
     tick();
-    return { result, ms, maxStallMs, stallPhase, stallStealMs, maxQuietStallMs };
+    return { result, ms, maxStallMs, stallPhase, stallStealMs, stallWaitedMs, maxQuietStallMs };
   } finally {
     clearInterval(timer);
   }

@@ -40,6 +40,8 @@ export interface OperationMetrics {
   stallPhase: string;
   /** Hypervisor steal time during the longest stall (see `withStallMonitor`). */
   stallStealMs: number;
+  /** How long the event loop's thread waited for a CPU during the longest stall (see `withStallMonitor`). */
+  stallWaitedMs: number;
   /** The longest stall during which no CPU reported steal time. */
   maxQuietStallMs: number;
   documents: number;
@@ -74,6 +76,7 @@ export interface VerbatimRun {
     maxStallMs: number;
     stallPhase: string;
     stallStealMs: number;
+    stallWaitedMs: number;
     maxQuietStallMs: number;
   };
   disk: { bytes: number; files: Record<string, number> };

@@ -190,6 +190,7 @@ async function measureVerbatim(
         maxStallMs: ingest.maxStallMs,
         stallPhase: ingest.stallPhase,
         stallStealMs: ingest.stallStealMs,
+        stallWaitedMs: ingest.stallWaitedMs,
         maxQuietStallMs: ingest.maxQuietStallMs,
       },
       disk,

@@ -481,6 +481,7 @@ function buildRows(report: Draft): BenchRow[] {
   ]);
   row('longest event-loop stall, ingest', 'ms', 'lower', [v.ingest.maxStallMs, lc?.ingest.maxStallMs, null]);
   row('  hypervisor steal during it', 'ms', 'lower', [v.ingest.stallStealMs, null, null]);
+  row('  event loop waiting for a core during it', 'ms', 'lower', [v.ingest.stallWaitedMs, null, null]);
   row('  longest with no steal', 'ms', 'lower', [v.ingest.maxQuietStallMs, null, null]);
   row('index size on disk', 'MB', 'lower', [mb(v.disk.bytes), mb(lc?.disk.bytes), null]);
   row('load time', 'ms', 'lower', [v.loadMs, lc?.loadMs, null]);
@@ -553,6 +554,7 @@ function buildRows(report: Draft): BenchRow[] {
     null,
   ]);
   row('  hypervisor steal during it', 'ms', 'lower', [longest.stallStealMs, null, null]);
+  row('  event loop waiting for a core during it', 'ms', 'lower', [longest.stallWaitedMs, null, null]);
   row('  longest with no steal', 'ms', 'lower', [
     Math.max(...Object.values(inc).map((op) => op.maxQuietStallMs)),
     null,
@@ -578,14 +580,15 @@ const formatRatio = (ratio: number | null) =>
 /** Where Verbatim's longest event-loop stalls happened: the phase names come from the store's progress reports. */
 function renderStalls(report: BenchReport): string {
   const v = report.verbatim.median;
-  type Stall = { maxStallMs: number; stallPhase: string; stallStealMs: number };
+  type Stall = { maxStallMs: number; stallPhase: string; stallStealMs: number; stallWaitedMs: number };
   const ops: [string, Stall][] = [
     ['ingest', v.ingest],
     ...Object.entries(v.incremental).map(([name, op]) => [name, op] as [string, Stall]),
   ];
   const steal = (op: Stall) =>
-    op.stallStealMs > 0 ? `; ${formatValue(op.stallStealMs, 'ms')} ms stolen` : '';
-  return `Verbatim's longest stalls, with the phase when each began (→ ended) and the hypervisor's steal time during it: ${ops.map(([name, op]) => `${name} ${formatValue(op.maxStallMs, 'ms')} ms (${op.stallPhase || '-'}${steal(op)})`).join('; ')}`;
+    (op.stallStealMs > 0 ? `; ${formatValue(op.stallStealMs, 'ms')} ms stolen` : '') +
+    (op.stallWaitedMs > 0 ? `; ${formatValue(op.stallWaitedMs, 'ms')} ms waiting for a core` : '');
+  return `Verbatim's longest stalls, with the phase when each began (→ ended), the hypervisor's steal time during it and the event loop's wait for a core: ${ops.map(([name, op]) => `${name} ${formatValue(op.maxStallMs, 'ms')} ms (${op.stallPhase || '-'}${steal(op)})`).join('; ')}`;
 }
 
 /** The table `npm run bench` prints: Verbatim, LangChain HNSWLib and exact search side by side, with ratios. */

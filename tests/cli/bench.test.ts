@@ -14,7 +14,9 @@ import {
 import {
   latencyStats,
   medianOfRuns,
+  parseSchedStat,
   parseStealMs,
+  readThreadSchedStat,
   recallAtK,
   withStallMonitor,
   type Neighbors,
@@ -104,8 +106,17 @@ describe('bench statistics', () => {
     expect(parseStealMs('')).toEqual([]);
   });
 
+  it("reads the event loop thread's CPU time and wait for a CPU from its schedstat, in milliseconds", () => {
+    expect(parseSchedStat('2500000000 40000000 1234\n')).toEqual({ ranMs: 2500, waitedMs: 40 });
+    expect(parseSchedStat('')).toBeUndefined();
+    expect(parseSchedStat('not a schedstat')).toBeUndefined();
+    const own = readThreadSchedStat();
+    if (process.platform === 'linux') expect(own?.ranMs).toBeGreaterThan(0);
+  });
+
   it('tells a stall during which the hypervisor took a CPU from one it did not', async () => {
     let steal = [100, 200];
+    let waited = 500;
     const busy = (ms: number) => {
       const until = performance.now() + ms;
       while (performance.now() < until);
@@ -117,6 +128,7 @@ describe('bench statistics', () => {
         await wait();
         busy(120);
         steal = [140, 210];
+        waited = 560;
         await wait();
         probe.phase = 'quiet';
         await wait();
@@ -125,11 +137,13 @@ describe('bench statistics', () => {
       },
       'start',
       () => steal,
+      () => ({ waitedMs: waited }),
     );
     expect(report.result).toBe('done');
     expect(report.maxStallMs).toBeGreaterThanOrEqual(100);
     expect(report.stallPhase).toBe('stolen');
     expect(report.stallStealMs).toBe(40);
+    expect(report.stallWaitedMs).toBe(60);
     expect(report.maxQuietStallMs).toBeGreaterThanOrEqual(25);
     expect(report.maxQuietStallMs).toBeLessThan(report.maxStallMs);
   });
