@@ -562,7 +562,7 @@ Napi::Value ScanKnn4(const Napi::CallbackInfo& info) {
     for (size_t line = 0; line < dims; line += 64) __builtin_prefetch(code + static_cast<size_t>(row) * dims + line);
   Hits best;
   for (const uint32_t row : rows) {
-    const int32_t score = Int8Dot(codes.Data() + static_cast<size_t>(row) * dims, query.Data(), dims);
+    const int32_t score = Int8Dot(code + static_cast<size_t>(row) * dims, query.Data(), dims);
     if (best.size() == k && score <= best.top().first) continue;
     if (best.size() == k) best.pop();
     best.emplace(score, row);
