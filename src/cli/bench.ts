@@ -17,6 +17,7 @@ import {
   type VerbatimRun,
 } from './bench-task.js';
 import { runVerbatimTask } from './bench-verbatim.js';
+import { measuredChildExecArgv } from './node-flags.js';
 import type { CliOutput } from './io.js';
 
 export { recallAtK, type Neighbors } from './bench-stats.js';
@@ -77,6 +78,8 @@ export interface BenchReport {
     cpus: number;
     cpuModel: string;
     memoryBytes: number;
+    /** The Node.js flags of the processes that ran the systems (the bot's V8 flags among them when isolated). */
+    nodeFlags: string[];
   };
   corpus: {
     documents: number;
@@ -206,14 +209,7 @@ export async function runBenchWorker(): Promise<void> {
   process.disconnect?.();
 }
 
-function runInChild(task: BenchTask, script: string, maxOldSpaceMb: number): Promise<SystemResult> {
-  const execArgv = [
-    ...process.execArgv.filter((a) => !/^--(max-old-space-size|expose-gc|no-memory-reducer)/.test(a)),
-    `--max-old-space-size=${maxOldSpaceMb}`,
-    '--expose-gc',
-    // As `npm start` runs the bot (see the README's performance section).
-    '--no-memory-reducer',
-  ];
+function runInChild(task: BenchTask, script: string, execArgv: string[]): Promise<SystemResult> {
   const child = fork(script, ['--worker'], {
     execArgv,
     serialization: 'advanced',
@@ -280,6 +276,9 @@ export async function runBench(
   now = new Date(),
 ): Promise<{ report: BenchReport; jsonPath: string }> {
   const resolved = resolveOptions(options);
+  const nodeFlags = options.isolate
+    ? measuredChildExecArgv(process.execArgv, options.isolate.maxOldSpaceMb ?? defaultHeapMb())
+    : [...process.execArgv];
   const root = await mkdtemp(join(tmpdir(), 'verbatim-bench-'));
   const results: Partial<Record<BenchSystem, SystemResult>> = {};
   const efSearch = benchConfig(resolved.tuning).HNSW_EF_SEARCH;
@@ -310,9 +309,7 @@ export async function runBench(
       );
       const started = performance.now();
       const run = () =>
-        options.isolate
-          ? runInChild(task, options.isolate.script, options.isolate.maxOldSpaceMb ?? defaultHeapMb())
-          : runBenchTask(task);
+        options.isolate ? runInChild(task, options.isolate.script, nodeFlags) : runBenchTask(task);
       try {
         results[system] = await run();
       } catch (err) {
@@ -330,7 +327,7 @@ export async function runBench(
   } finally {
     await rm(root, { recursive: true, force: true });
   }
-  const report = assembleReport(resolved, results, now, failures);
+  const report = assembleReport(resolved, results, now, failures, nodeFlags);
   const jsonPath =
     options.jsonPath ??
     join('bench-results', `${resolved.size}-${now.toISOString().replace(/[:.]/g, '-')}.json`);
@@ -351,6 +348,7 @@ function assembleReport(
   results: Partial<Record<BenchSystem, SystemResult>>,
   now: Date,
   failures: readonly string[],
+  nodeFlags: string[],
 ): BenchReport {
   const exact = results.exact;
   const verbatim = results.verbatim;
@@ -378,6 +376,7 @@ function assembleReport(
       cpus: cpus().length,
       cpuModel: cpus()[0]?.model ?? '',
       memoryBytes: totalmem(),
+      nodeFlags,
     },
     corpus: {
       documents: verbatim.corpus.documents,
@@ -609,7 +608,7 @@ export function renderBenchTable(report: BenchReport): string {
   const { corpus, embedder, options } = report;
   return [
     `Verbatim bench: ${corpus.chunks.toLocaleString('en')} chunks in ${corpus.documents.toLocaleString('en')} documents (${corpus.averageChunkCharacters.toFixed(0)} characters per chunk), ${options.dims} dimensions, ${options.repeat} run(s), ${options.queries} recall queries, ${options.latencyQueries} timed queries`,
-    `Machine: ${report.machine.cpus} × ${report.machine.cpuModel}, Node ${report.machine.node}`,
+    `Machine: ${report.machine.cpus} × ${report.machine.cpuModel}, Node ${report.machine.node}${report.machine.nodeFlags.length > 0 ? ` (${report.machine.nodeFlags.join(' ')})` : ''}`,
     `Embedder ${embedder.id}: ${Math.round(embedder.chunksPerSecond).toLocaleString('en')} chunks/s (${(embedder.charactersPerSecond / 1e6).toFixed(2)} M characters/s) on one thread, ` +
       `${Math.round(embedder.shipped.chunksPerSecond).toLocaleString('en')} chunks/s as shipped (batches of ${embedder.shipped.batch}, ${embedder.shipped.threads} cores, threads started); ` +
       `query embedding p50 ${formatValue(embedder.query.p50, 'ms')} ms, p99 ${formatValue(embedder.query.p99, 'ms')} ms`,

@@ -24,6 +24,7 @@ import {
 import { chunkCorpus } from '../../src/cli/bench-task.js';
 import { runBench, type BenchReport } from '../../src/cli/bench.js';
 import type { CliOutput } from '../../src/cli/io.js';
+import { BOT_V8_FLAGS, measuredChildExecArgv } from '../../src/cli/node-flags.js';
 import { createSilentLogger } from '../../src/logger.js';
 import { loadCorpus } from '../../src/rag/corpus/index.js';
 import { LocalHashEmbeddings } from '../../src/rag/embeddings/local.js';
@@ -344,6 +345,19 @@ describe('npm run bench on a tiny corpus', () => {
   });
 });
 
+describe("the bench's measured process", () => {
+  it("runs with the bot's V8 flags, its own heap limit and gc exposed, over the parent's values", () => {
+    const parent = ['--import', 'tsx', '--max-old-space-size=512', '--v8-pool-size=4', '--no-memory-reducer'];
+    expect(measuredChildExecArgv(parent, 8192)).toEqual([
+      '--import',
+      'tsx',
+      '--max-old-space-size=8192',
+      '--expose-gc',
+      ...BOT_V8_FLAGS,
+    ]);
+  });
+});
+
 describe('npm run bench', () => {
   it('runs each system in its own process and writes a parseable JSON report', async () => {
     const dir = await temporaryDirectory();
@@ -369,6 +383,7 @@ describe('npm run bench', () => {
       const report = JSON.parse(await readFile(json, 'utf8')) as BenchReport;
       expect(report.options).toMatchObject({ chunks: 200, isolated: true, langchain: true });
       expect(report.exact.recallAt10).toBe(1);
+      expect(report.machine.nodeFlags).toEqual(expect.arrayContaining([...BOT_V8_FLAGS]));
       expect(report.verbatim.peakRssBytes).toBeGreaterThan(0);
       expect(report.langchain?.peakRssBytes).toBeGreaterThan(0);
     } finally {

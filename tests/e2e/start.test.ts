@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { registerCommands } from '../../src/bot/register.js';
 import { startDiscordDouble, type DiscordDouble } from '../helpers/discord-double.js';
 import { temporaryDirectory } from '../helpers/documents.js';
+import { BOT_V8_FLAGS } from '../../src/cli/node-flags.js';
 import { npmScriptNodeArgs } from '../helpers/npm-script.js';
 
 /** Runs `npm start`'s command (the compiled script, with its flags) in a child process; resolves with its exit code and output. */
@@ -32,8 +33,9 @@ describe('npm start', () => {
     await data.cleanup();
   });
 
-  it('runs Node.js without V8’s memory reducer, whose compacting collections held a 1M-chunk bot 650 ms', () => {
-    expect(npmScriptNodeArgs('start')).toContain('--no-memory-reducer');
+  it('runs Node.js with the bot’s V8 flags, which the bench’s measured process gets too', () => {
+    expect(BOT_V8_FLAGS).toEqual(expect.arrayContaining(['--no-memory-reducer', '--v8-pool-size=1']));
+    expect(npmScriptNodeArgs('start')).toEqual(expect.arrayContaining([...BOT_V8_FLAGS]));
   });
 
   it('ends with one clear line and a non-zero exit when DISCORD_TOKEN is missing', async () => {
