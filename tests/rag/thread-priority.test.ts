@@ -7,6 +7,7 @@ import { ParallelLocalEmbeddings } from '../../src/rag/embeddings/parallel.js';
 import { DatabaseWorker } from '../../src/rag/store/background-database.js';
 import { CorpusDatabase } from '../../src/rag/store/database.js';
 import { ShardedIndex } from '../../src/rag/store/hnsw-shards.js';
+import { loadHnswlib } from '../../src/rag/store/hnswlib.js';
 import { temporaryDirectory } from '../helpers/documents.js';
 import { WORKER_NICENESS, WorkerClient } from '../../src/rag/workers.js';
 
@@ -18,6 +19,21 @@ function threadNiceness(): number[] {
       return [Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])];
     } catch {
       return []; // the thread ended while being listed
+    }
+  });
+}
+
+/** Linux's SCHED_IDLE, as /proc shows a thread's policy (field 41 of its stat line). */
+const SCHED_IDLE = 5;
+
+/** The scheduling policy of each thread of this process. */
+function threadPolicies(): number[] {
+  return readdirSync('/proc/self/task').flatMap((tid) => {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      return [Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38])];
+    } catch {
+      return [];
     }
   });
 }
@@ -39,6 +55,26 @@ describe.runIf(process.platform === 'linux')('worker priority', () => {
       await index.close();
     }
   });
+
+  it.runIf(loadHnswlib().int8?.idleScheduling !== undefined)(
+    'puts the graph-building workers under SCHED_IDLE, and only them',
+    async () => {
+      const before = threadPolicies().filter((p) => p === SCHED_IDLE).length;
+      const embeddings = new ParallelLocalEmbeddings({ dimensions: 16, threads: 2 });
+      const index = ShardedIndex.create(
+        { dimensions: 8, m: 8, efConstruction: 16, efSearch: 16 },
+        { threads: 2 },
+      );
+      try {
+        await index.reset(100);
+        await embeddings.embedDocumentsToFloat32(Array.from({ length: 300 }, (_, i) => `texte ${i}`));
+        expect(threadPolicies().filter((p) => p === SCHED_IDLE).length - before).toBe(2);
+        expect(Number(readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1]?.split(' ')[38])).toBe(0);
+      } finally {
+        await Promise.all([index.close(), embeddings.close()]);
+      }
+    },
+  );
 
   it('runs the embedding and corpus reader workers behind the event loop thread too', async () => {
     const before = threadNiceness().filter((n) => n === WORKER_NICENESS).length;

@@ -1,11 +1,16 @@
 import { workerData } from 'node:worker_threads';
 import { serveRequests } from '../workers.js';
 import { GraphShard, type GraphParams } from './hnsw-shard.js';
+import { loadHnswlib } from './hnswlib.js';
 import type { ShardRequest } from './hnsw-shards.js';
 import { yieldToEventLoop } from '../pacing.js';
 
 /** Worker side of a graph kept off the main thread: one {@link GraphShard}, driven by {@link ShardRequest}s. */
-const shard = new GraphShard(workerData as GraphParams);
+const params = workerData as GraphParams;
+const shard = new GraphShard(params);
+// Below nice 19, where it can: at nice 19 a worker building a graph still kept a core to itself for 100 ms while the
+// event loop and V8's platform thread queued on the other (Linux rebalances a busy core every few tens of ms).
+loadHnswlib(params.build).int8?.idleScheduling?.();
 const BLOCK = 256;
 /**
  * Points per step of building the graph that replaces an outgrown scan: about 6 ms of work, so that the searches

@@ -120,11 +120,13 @@ const int8BindingGyp = (hnswlibSource: string) =>
 /**
  * Run in a child process like {@link SMOKE_TEST}: the int8 graph must find every point of a small set as its own
  * nearest neighbour, and answer the same after a save and a load; the scan, in one pass and in two, must find it
- * too; BM25 must rank two lists' slots by their summed scores; dotRows must compute a row's dot product.
+ * too; BM25 must rank two lists' slots by their summed scores; dotRows must compute a row's dot product; and
+ * idleScheduling must be there (not called: the policy it sets is the thread's to keep).
  */
 const INT8_SMOKE_TEST = `
 const [addonPath, file] = process.argv.slice(-2);
-const { Int8Graph, scanKnn, scanKnn4, bm25TopK, dotRows } = require(addonPath);
+const { Int8Graph, scanKnn, scanKnn4, bm25TopK, dotRows, idleScheduling } = require(addonPath);
+if (typeof idleScheduling !== 'function') throw new Error('idleScheduling missing');
 const rows = Float32Array.from({ length: 27 }, (_, i) => (i % 5) - 2);
 const dots = Float64Array.of(-1, -1);
 dotRows(rows, Int32Array.of(2, -1), rows.subarray(0, 9), dots);

@@ -110,6 +110,12 @@ export interface Int8GraphModule {
   bm25TopK?: Bm25Kernel;
   /** See {@link DotRows}; absent from an addon built before it was added. */
   dotRows?: DotRows;
+  /**
+   * Puts the calling thread under Linux's `SCHED_IDLE` policy: it then runs only on a core no other thread wants, and
+   * the scheduler treats a core running only such threads as idle. Returns whether it did (false elsewhere than on
+   * Linux); absent from an addon built before it was added.
+   */
+  idleScheduling?(): boolean;
 }
 
 /**

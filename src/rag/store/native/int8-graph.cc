@@ -24,6 +24,10 @@
 #include "hnswlib/hnswlib.h"
 #include "bm25.h"
 
+#ifdef __linux__
+#include <sched.h>
+#endif
+
 namespace {
 
 #ifdef __AVX2__
@@ -631,7 +635,19 @@ Napi::Value DotRows(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// Puts the calling thread under SCHED_IDLE (Linux): it then runs only on a core nothing else wants, and the scheduler
+// counts a core running only such threads as idle, so it moves a waiting thread there at once. Returns whether it did.
+Napi::Value IdleScheduling(const Napi::CallbackInfo& info) {
+#ifdef __linux__
+  sched_param param{};
+  return Napi::Boolean::New(info.Env(), sched_setscheduler(0, SCHED_IDLE, &param) == 0);
+#else
+  return Napi::Boolean::New(info.Env(), false);
+#endif
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("idleScheduling", Napi::Function::New(env, IdleScheduling));
   exports.Set("scanKnn", Napi::Function::New(env, ScanKnn));
   exports.Set("scanKnn4", Napi::Function::New(env, ScanKnn4));
   exports.Set("dotRows", Napi::Function::New(env, DotRows));
