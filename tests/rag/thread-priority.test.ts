@@ -11,32 +11,26 @@ import { loadHnswlib } from '../../src/rag/store/hnswlib.js';
 import { temporaryDirectory } from '../helpers/documents.js';
 import { WORKER_NICENESS, WorkerClient } from '../../src/rag/workers.js';
 
-/** The nice value of each thread of this process, from /proc (field 19 of a task's stat line). */
-function threadNiceness(): number[] {
+/**
+ * A field of each thread's stat line in /proc, counted from the state (field 3) as 0: the nice value (field 19) is
+ * 16, the scheduling policy (field 41) 38.
+ */
+function threadStatFields(index: number): number[] {
   return readdirSync('/proc/self/task').flatMap((tid) => {
     try {
       const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      return [Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])];
+      return [Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[index])];
     } catch {
       return []; // the thread ended while being listed
     }
   });
 }
 
-/** Linux's SCHED_IDLE, as /proc shows a thread's policy (field 41 of its stat line). */
-const SCHED_IDLE = 5;
+const threadNiceness = () => threadStatFields(16);
+const threadPolicies = () => threadStatFields(38);
 
-/** The scheduling policy of each thread of this process. */
-function threadPolicies(): number[] {
-  return readdirSync('/proc/self/task').flatMap((tid) => {
-    try {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      return [Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38])];
-    } catch {
-      return [];
-    }
-  });
-}
+/** Linux's SCHED_IDLE, as /proc shows a thread's policy. */
+const SCHED_IDLE = 5;
 
 describe.runIf(process.platform === 'linux')('worker priority', () => {
   it('runs the graph-building workers behind the event loop thread', async () => {
