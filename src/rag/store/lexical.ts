@@ -124,6 +124,9 @@ function grow<T extends Int32Array | Float32Array | Uint8Array>(
 /** Bytes per slice that {@link LexicalIndex.writeTo} hands to its sink. */
 const WRITE_SLICE_BYTES = 1 << 20;
 
+/** Entries {@link LexicalIndex.writeTo} copies between two looks at its pacer; divides every slice's length. */
+const PACE_ENTRIES = 4096;
+
 /** Entries per block of {@link AddedTerms}: 4 MB, filled once and never copied. */
 const TERM_BLOCK = 1 << 20;
 
@@ -393,16 +396,24 @@ export class LexicalIndex {
       const pause = pacer?.tick();
       if (pause) await pause;
     };
+    // Called every PACE_ENTRIES entries: a slice holds 256k-512k of them, and until V8 optimises these loops (they
+    // run once per save), an entry may allocate and V8's incremental marking then runs steps at the allocations.
+    // Yielding only between slices held the event loop 225-393 ms after removing 1,000 documents at 1M.
+    const step = async (bytesPerEntry: number) => {
+      if (used * bytesPerEntry === WRITE_SLICE_BYTES) return flush(bytesPerEntry);
+      const pause = pacer?.tick();
+      if (pause) await pause;
+    };
     for (let slot = 0; slot < this.slots; slot += 1) {
       if (this.alive[slot] !== 1) continue;
       ints[used++] = this.labelOfSlot[slot] as number;
-      if (used === ints.length) await flush(4);
+      if (used % PACE_ENTRIES === 0) await step(4);
     }
     await flush(4);
     for (let slot = 0; slot < this.slots; slot += 1) {
       if (this.alive[slot] !== 1) continue;
       floats[used++] = this.lengthOfSlot[slot] as number;
-      if (used === floats.length) await flush(4);
+      if (used % PACE_ENTRIES === 0) await step(4);
     }
     await flush(4);
     await sink(new Uint8Array(listLengths.buffer));
@@ -413,7 +424,7 @@ export class LexicalIndex {
         const length = part === 0 ? list.loadedLength : list.length;
         for (let i = 0; i < length; i += 1) {
           ints[used++] = newSlot[slots[i] as number] as number;
-          if (used === ints.length) await flush(4);
+          if (used % PACE_ENTRIES === 0) await step(4);
         }
       }
     }
@@ -424,7 +435,7 @@ export class LexicalIndex {
         const length = part === 0 ? list.loadedLength : list.length;
         for (let i = 0; i < length; i += 1) {
           shorts[used++] = tfs[i] as number;
-          if (used === shorts.length) await flush(2);
+          if (used % PACE_ENTRIES === 0) await step(2);
         }
       }
     }

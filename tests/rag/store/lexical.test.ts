@@ -95,6 +95,29 @@ describe('LexicalIndex serialisation', () => {
     expect(loaded.size).toBe(index.size);
   });
 
+  it('looks at its pacer every 4,096 entries it copies, not only between 1 MB slices', async () => {
+    const index = new LexicalIndex();
+    for (let label = 0; label < 20_000; label += 1)
+      index.add(label, `mot${label % 977} terme${label % 131} enquête`);
+    const sizes: number[] = [];
+    let ticks = 0;
+    await index.writeTo(
+      async (slice) => {
+        if (sizes.length === 0) sizes.push(...new Int32Array(slice.slice().buffer));
+      },
+      {
+        tick: () => {
+          ticks += 1;
+          return undefined;
+        },
+      },
+    );
+    const [, live = 0, , postings = 0] = sizes;
+    expect(live).toBe(20_000);
+    // Each live slot's label and length, then each posting's slot and term frequency.
+    expect(ticks).toBeGreaterThanOrEqual(Math.floor((2 * live + 2 * postings) / 4096));
+  });
+
   it('gives back an index that answers every query identically, and that can still add and remove', async () => {
     const index = new LexicalIndex();
     const words = [
