@@ -167,8 +167,17 @@ export interface StallReport<T> {
    * this machine ran; 0 where the kernel does not say).
    */
   stallWaitedMs: number;
+  /**
+   * How long the event loop's thread ran during the longest stall: its own work (code, garbage collection, page
+   * faults). What is neither this nor `stallWaitedMs` it spent blocked, in a system call or on a lock.
+   */
+  stallRanMs: number;
   /** The longest stall during which no CPU reported steal time (a pause the hypervisor does not explain). */
   maxQuietStallMs: number;
+  /** `stallPhase`, `stallWaitedMs` and `stallRanMs` of the longest stall with no steal. */
+  quietStallPhase: string;
+  quietStallWaitedMs: number;
+  quietStallRanMs: number;
 }
 
 /**
@@ -177,42 +186,62 @@ export interface StallReport<T> {
  * its reply. On a virtual machine the hypervisor may take a CPU away for 100 ms or more (on this 2-core machine, 30 to
  * 40 % of both CPUs for a second at a time, now and then): each stall is checked against the steal time the kernel
  * counted meanwhile (`readSteal`), so that the report tells such pauses from the process's own, and against the time
- * the event loop's thread waited for a CPU while other threads ran (`readSched`: the monitor's timer runs on that
- * thread).
+ * the event loop's thread ran and waited for a CPU while other threads ran (`readSched`: the monitor's timer runs on
+ * that thread). The longest stall with no steal is described the same way, so that each stall the hypervisor does not
+ * explain says whose it was.
  */
 export async function withStallMonitor<T>(
   task: (probe: StallProbe) => Promise<T>,
   initialPhase = '',
   readSteal: () => number[] = readStealMs,
-  readSched: () => { waitedMs: number } | undefined = readThreadSchedStat,
+  readSched: () => { ranMs: number; waitedMs: number } | undefined = readThreadSchedStat,
 ): Promise<StallReport<T>> {
   const probe: StallProbe = { phase: initialPhase };
   let last = performance.now();
   let lastPhase = probe.phase;
   let lastSteal = readSteal();
-  let lastWaited = readSched()?.waitedMs;
-  let maxStallMs = 0;
-  let stallPhase = '';
-  let stallStealMs = 0;
-  let stallWaitedMs = 0;
-  let maxQuietStallMs = 0;
+  let lastSched = readSched();
+  let longest: Omit<StallReport<T>, 'result' | 'ms'> = {
+    maxStallMs: 0,
+    stallPhase: '',
+    stallStealMs: 0,
+    stallWaitedMs: 0,
+    stallRanMs: 0,
+    maxQuietStallMs: 0,
+    quietStallPhase: '',
+    quietStallWaitedMs: 0,
+    quietStallRanMs: 0,
+  };
   const tick = () => {
     const now = performance.now();
     const steal = readSteal();
+    const sched = readSched();
     const stall = now - last - STALL_TICK_MS;
     const stolen = Math.max(0, ...steal.map((ms, cpu) => ms - (lastSteal[cpu] ?? ms)));
-    const waited = readSched()?.waitedMs;
-    if (stall > maxStallMs) {
-      maxStallMs = stall;
-      stallPhase = lastPhase === probe.phase ? probe.phase : `${lastPhase} → ${probe.phase}`;
-      stallStealMs = stolen;
-      stallWaitedMs = waited !== undefined && lastWaited !== undefined ? Math.max(0, waited - lastWaited) : 0;
-    }
-    if (stolen === 0 && stall > maxQuietStallMs) maxQuietStallMs = stall;
+    const phase = lastPhase === probe.phase ? probe.phase : `${lastPhase} → ${probe.phase}`;
+    const since = (key: 'ranMs' | 'waitedMs') =>
+      sched && lastSched ? Math.max(0, sched[key] - lastSched[key]) : 0;
+    if (stall > longest.maxStallMs)
+      longest = {
+        ...longest,
+        maxStallMs: stall,
+        stallPhase: phase,
+        stallStealMs: stolen,
+        stallWaitedMs: since('waitedMs'),
+        stallRanMs: since('ranMs'),
+      };
+    if (stolen === 0 && stall > longest.maxQuietStallMs)
+      longest = {
+        ...longest,
+        maxQuietStallMs: stall,
+        quietStallPhase: phase,
+        quietStallWaitedMs: since('waitedMs'),
+        quietStallRanMs: since('ranMs'),
+      };
     last = now;
     lastPhase = probe.phase;
     lastSteal = steal;
-    lastWaited = waited;
+    lastSched = sched;
   };
   const timer = setInterval(tick, STALL_TICK_MS);
   const started = performance.now();
@@ -222,7 +251,7 @@ export async function withStallMonitor<T>(
     // Let a timer that is due now fire, so that a stall at the very end is recorded too.
     await new Promise((resolve) => setTimeout(resolve, 0));
     tick();
-    return { result, ms, maxStallMs, stallPhase, stallStealMs, stallWaitedMs, maxQuietStallMs };
+    return { result, ms, ...longest };
   } finally {
     clearInterval(timer);
   }

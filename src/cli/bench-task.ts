@@ -42,8 +42,14 @@ export interface OperationMetrics {
   stallStealMs: number;
   /** How long the event loop's thread waited for a CPU during the longest stall (see `withStallMonitor`). */
   stallWaitedMs: number;
+  /** How long the event loop's thread ran during the longest stall (see `withStallMonitor`). */
+  stallRanMs: number;
   /** The longest stall during which no CPU reported steal time. */
   maxQuietStallMs: number;
+  /** The phase, wait for a CPU and run time of the longest stall with no steal, as for the longest. */
+  quietStallPhase: string;
+  quietStallWaitedMs: number;
+  quietStallRanMs: number;
   documents: number;
   /** Chunks embedded (added) or dropped (removed) by the operation. */
   chunks: number;
@@ -77,7 +83,11 @@ export interface VerbatimRun {
     stallPhase: string;
     stallStealMs: number;
     stallWaitedMs: number;
+    stallRanMs: number;
     maxQuietStallMs: number;
+    quietStallPhase: string;
+    quietStallWaitedMs: number;
+    quietStallRanMs: number;
   };
   disk: { bytes: number; files: Record<string, number> };
   loadMs: number;

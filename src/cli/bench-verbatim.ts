@@ -118,7 +118,7 @@ async function measureVerbatim(
       throw new Error(`bench corpus did not load: ${ingest.result.message}`);
     if (ingest.result.failures.length > 0)
       throw new Error(`bench corpus: ${ingest.result.failures.length} file(s) failed to load`);
-    const report = ingest.result;
+    const { result: report, ms: totalMs, ...stall } = ingest;
     await store?.close();
     store = undefined;
     const disk = await directorySize(dataDir);
@@ -177,7 +177,6 @@ async function measureVerbatim(
     await built.close();
     await rm(dataDir, { recursive: true, force: true });
 
-    const totalMs = ingest.ms;
     runs.push({
       ingest: {
         totalMs,
@@ -187,11 +186,7 @@ async function measureVerbatim(
         documents: report.added.length,
         chunks: report.chunks,
         chunksPerSecond: report.chunks / (totalMs / 1000),
-        maxStallMs: ingest.maxStallMs,
-        stallPhase: ingest.stallPhase,
-        stallStealMs: ingest.stallStealMs,
-        stallWaitedMs: ingest.stallWaitedMs,
-        maxQuietStallMs: ingest.maxQuietStallMs,
+        ...stall,
       },
       disk,
       loadMs,

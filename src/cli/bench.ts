@@ -5,7 +5,14 @@ import { dirname, join } from 'node:path';
 import { DEFAULT_BENCH_SEED, DEFAULT_CHUNKS_PER_DOCUMENT, parseSize } from './bench-corpus.js';
 import { runExactTask } from './bench-exact.js';
 import { runLangchainTask } from './bench-langchain.js';
-import { median, medianOfRuns, recallAtK, type LatencyStats, type Neighbors } from './bench-stats.js';
+import {
+  median,
+  medianOfRuns,
+  recallAtK,
+  type LatencyStats,
+  type Neighbors,
+  type StallReport,
+} from './bench-stats.js';
 import {
   benchConfig,
   prepareCorpus,
@@ -576,18 +583,39 @@ function formatValue(value: number | null, unit: BenchRow['unit']): string {
 const formatRatio = (ratio: number | null) =>
   ratio === null ? '' : ratio >= 10 ? `${ratio.toFixed(0)}×` : `${ratio.toFixed(2)}×`;
 
-/** Where Verbatim's longest event-loop stalls happened: the phase names come from the store's progress reports. */
+/**
+ * Where Verbatim's longest event-loop stalls happened (the phase names come from the store's progress reports), and
+ * whose they were: the hypervisor's, other threads' (the event loop waiting for a core) or the event loop's own.
+ */
 function renderStalls(report: BenchReport): string {
   const v = report.verbatim.median;
-  type Stall = { maxStallMs: number; stallPhase: string; stallStealMs: number; stallWaitedMs: number };
-  const ops: [string, Stall][] = [
+  type Stalls = Omit<StallReport<unknown>, 'result' | 'ms'>;
+  const ops: [string, Stalls][] = [
     ['ingest', v.ingest],
-    ...Object.entries(v.incremental).map(([name, op]) => [name, op] as [string, Stall]),
+    ...Object.entries(v.incremental).map(([name, op]) => [name, op] as [string, Stalls]),
   ];
-  const steal = (op: Stall) =>
-    (op.stallStealMs > 0 ? `; ${formatValue(op.stallStealMs, 'ms')} ms stolen` : '') +
-    (op.stallWaitedMs > 0 ? `; ${formatValue(op.stallWaitedMs, 'ms')} ms waiting for a core` : '');
-  return `Verbatim's longest stalls, with the phase when each began (→ ended), the hypervisor's steal time during it and the event loop's wait for a core: ${ops.map(([name, op]) => `${name} ${formatValue(op.maxStallMs, 'ms')} ms (${op.stallPhase || '-'}${steal(op)})`).join('; ')}`;
+  const ms = (value: number) => `${formatValue(value, 'ms')} ms`;
+  const describe = (total: number, phase: string, stolen: number, waited: number, ran: number) =>
+    `${ms(total)} (${phase || '-'}` +
+    (stolen > 0 ? `; ${ms(stolen)} stolen` : '') +
+    (waited > 0 ? `; ${ms(waited)} waiting for a core` : '') +
+    (total > 0 ? `; ${ms(ran)} running` : '') +
+    ')';
+  const longest = ops.map(
+    ([name, op]) =>
+      `${name} ${describe(op.maxStallMs, op.stallPhase, op.stallStealMs, op.stallWaitedMs, op.stallRanMs)}`,
+  );
+  const quiet = ops
+    .filter(([, op]) => op.maxQuietStallMs < op.maxStallMs)
+    .map(
+      ([name, op]) =>
+        `${name} ${describe(op.maxQuietStallMs, op.quietStallPhase, 0, op.quietStallWaitedMs, op.quietStallRanMs)}`,
+    );
+  return (
+    "Verbatim's longest stalls, with the phase when each began (→ ended), the hypervisor's steal time during it, " +
+    `the event loop's wait for a core and its own running time: ${longest.join('; ')}` +
+    (quiet.length > 0 ? `\nThe longest with no steal, where the longest had some: ${quiet.join('; ')}` : '')
+  );
 }
 
 /** The table `npm run bench` prints: Verbatim, LangChain HNSWLib and exact search side by side, with ratios. */

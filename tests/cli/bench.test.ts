@@ -115,9 +115,9 @@ describe('bench statistics', () => {
     if (process.platform === 'linux') expect(own?.ranMs).toBeGreaterThan(0);
   });
 
-  it('tells a stall during which the hypervisor took a CPU from one it did not', async () => {
+  it('tells a stall during which the hypervisor took a CPU from one it did not, and describes both', async () => {
     let steal = [100, 200];
-    let waited = 500;
+    let sched = { ranMs: 1000, waitedMs: 500 };
     const busy = (ms: number) => {
       const until = performance.now() + ms;
       while (performance.now() < until);
@@ -127,26 +127,33 @@ describe('bench statistics', () => {
         const wait = () => new Promise((resolve) => setTimeout(resolve, 30));
         probe.phase = 'stolen';
         await wait();
-        busy(120);
+        busy(160);
         steal = [140, 210];
-        waited = 560;
+        sched = { ranMs: 1070, waitedMs: 560 };
         await wait();
         probe.phase = 'quiet';
         await wait();
-        busy(40);
+        busy(80);
+        sched = { ranMs: 1105, waitedMs: 565 };
+        await wait();
+        probe.phase = 'after';
         return 'done';
       },
       'start',
       () => steal,
-      () => ({ waitedMs: waited }),
+      () => sched,
     );
     expect(report.result).toBe('done');
-    expect(report.maxStallMs).toBeGreaterThanOrEqual(100);
+    expect(report.maxStallMs).toBeGreaterThanOrEqual(140);
     expect(report.stallPhase).toBe('stolen');
     expect(report.stallStealMs).toBe(40);
     expect(report.stallWaitedMs).toBe(60);
-    expect(report.maxQuietStallMs).toBeGreaterThanOrEqual(25);
+    expect(report.stallRanMs).toBe(70);
+    expect(report.maxQuietStallMs).toBeGreaterThanOrEqual(65);
     expect(report.maxQuietStallMs).toBeLessThan(report.maxStallMs);
+    expect(report.quietStallPhase).toBe('quiet');
+    expect(report.quietStallWaitedMs).toBe(5);
+    expect(report.quietStallRanMs).toBe(35);
   });
 
   it('summarises repeated runs leaf by leaf with the median', () => {
@@ -341,6 +348,10 @@ describe('npm run bench on a tiny corpus', () => {
     // Which hnswlib build ran: runs on a CPU with AVX-512 and on one without are not comparable.
     expect(['portable', 'x86-64-v3', 'x86-64-v4']).toContain(report.verbatim.params.hnswlib);
     expect(printed).toContain(`hnswlib build ${report.verbatim.params.hnswlib}`);
+    const ingest = report.verbatim.median.ingest;
+    const stalls = printed.split('\n').find((line) => line.startsWith("Verbatim's longest stalls"));
+    if (ingest.maxStallMs > 0)
+      expect(stalls).toMatch(/: ingest [\d.,]+ ms \(.*?; [\d.,]+ ms running\); addOne /);
     expect(JSON.parse(await readFile(jsonPath, 'utf8'))).toEqual(JSON.parse(JSON.stringify(report)));
   });
 });
