@@ -1,4 +1,4 @@
-import { ShardedMap, ShardedSet, type ShardKey } from './sharded-map.js';
+import { ShardedMap, ShardedSet, type ShardKey } from '../sharded-map.js';
 
 const REMOVED = Symbol('removed');
 /** Overlays below this size are never folded: copying them costs less than a new base. */

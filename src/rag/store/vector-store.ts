@@ -22,7 +22,7 @@ import { CorruptGraphError, type FileChecksum, type GraphCodes } from './hnsw-sh
 import { ShardedIndex, type GraphLayout, type IndexPoint } from './hnsw-shards.js';
 import { LayeredMap } from './layered-map.js';
 import { mergeById, sortById } from './sorted-documents.js';
-import { ShardedMap, ShardedSet } from './sharded-map.js';
+import { ShardedMap, ShardedSet } from '../sharded-map.js';
 import { loadHnswlib, type HnswlibBuildMode } from './hnswlib.js';
 import { openCheckedDatabase, walBytes } from './open-database.js';
 import { LexicalIndex, type Bm25Kernel, type LexicalHit } from './lexical.js';

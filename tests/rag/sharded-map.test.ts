@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ShardedMap, ShardedSet } from '../../../src/rag/store/sharded-map.js';
+import { ShardedMap, ShardedSet } from '../../src/rag/sharded-map.js';
 
 type Operation<K> = { kind: 'set'; key: K; value: number } | { kind: 'delete'; key: K };
 
