@@ -1,5 +1,12 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createPacer, sortPaced, sortPacedBy, yieldToEventLoop } from '../../src/rag/pacing.js';
+import {
+  createPacer,
+  sortedIncludes,
+  sortPaced,
+  sortPacedBy,
+  yieldToEventLoop,
+} from '../../src/rag/pacing.js';
 import { createRandom } from '../../src/cli/bench-corpus.js';
 
 describe('createPacer', () => {
@@ -74,6 +81,20 @@ describe('sortPaced', () => {
     // A pacer that yields at every tick: the events queued meanwhile run between the sort's steps.
     const { turns } = await countTurns(() => sortPaced(Array.from({ length: 10_000 }, word), yieldingPacer));
     expect(turns).toBeGreaterThan(3);
+  });
+});
+
+describe('sortedIncludes', () => {
+  it('finds exactly the items of a list sorted as sortPaced sorts, surrogate pairs and accents included', () => {
+    const letter = fc.constantFrom('a', 'b', 'é', 'É', 'z', '/', '0', '𝔘', 'œ', '\uFFFD');
+    const word = fc.array(letter, { maxLength: 4 }).map((letters) => letters.join(''));
+    fc.assert(
+      fc.property(fc.array(word, { maxLength: 40 }), fc.array(word, { maxLength: 10 }), (items, probes) => {
+        const sorted = [...items].sort();
+        for (const probe of [...items, ...probes])
+          expect(sortedIncludes(sorted, probe)).toBe(items.includes(probe));
+      }),
+    );
   });
 });
 

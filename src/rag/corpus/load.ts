@@ -4,7 +4,8 @@ import path from 'node:path';
 import type { Logger } from '../../logger.js';
 import type { CorpusLoadResult, LoadFailure, SourceDocument } from '../types.js';
 import { isSupportedFile, parseDocument, SUPPORTED_EXTENSIONS } from './parse.js';
-import { createPacer, sortPaced } from '../pacing.js';
+import { createPacer, sortedIncludes, sortPaced } from '../pacing.js';
+import { ShardedMap } from '../sharded-map.js';
 import type { CorpusReader } from './reader-pool.js';
 
 /** Files larger than this are rejected without being read: no news article comes close. */
@@ -319,7 +320,8 @@ export async function loadCorpus(
     }
   } else results = await readHere();
 
-  const owners = new Map<string, string>();
+  // Sharded: one Map rehashing 65k ids in one step held the event loop about 10 ms.
+  const owners = new ShardedMap<string, string>();
   for (const [i, file] of documentFiles.entries()) {
     const pause = pacer.tick();
     if (pause) await pause;
@@ -337,9 +339,9 @@ export async function loadCorpus(
     documents.push(result.document);
   }
   if (cache) {
-    const present = new Set(files);
+    // Looked up in the sorted listing: a Set of 125k paths, built in one call, held the event loop 30-70 ms.
     for (const key of cache.keys()) {
-      if (!present.has(key)) cache.delete(key);
+      if (!sortedIncludes(files, key)) cache.delete(key);
       const pause = pacer.tick();
       if (pause) await pause;
     }

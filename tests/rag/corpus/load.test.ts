@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadCorpus, MAX_DOCUMENT_BYTES } from '../../../src/rag/corpus/index.js';
+import { loadCorpus, MAX_DOCUMENT_BYTES, type ParseCache } from '../../../src/rag/corpus/index.js';
 import { createLogger, createSilentLogger, type Logger } from '../../../src/logger.js';
 
 const MIXED = fileURLToPath(new URL('../../fixtures/corpus-mixed', import.meta.url));
@@ -102,6 +102,20 @@ describe('loadCorpus edge cases', () => {
       failures: [{ file: '.', reason: `corpus directory not found: ${missing}` }],
     });
     expect(lines.some((l) => l.level === 40)).toBe(true);
+  });
+
+  it('keeps in its parse cache the files still there, nested ones included, and forgets deleted ones', async () => {
+    await mkdir(path.join(dir, 'é'), { recursive: true });
+    const names = ['b.md', 'a.md', 'é/c.md', 'é/d.txt', 'z.md'];
+    for (const name of names) await writeFile(path.join(dir, name), `# ${name}\n\nTexte de ${name}.`);
+    const cache: ParseCache = new Map();
+    await loadCorpus(dir, { logger: createSilentLogger(), cache });
+    expect([...cache.keys()].sort()).toEqual([...names].sort());
+    await rm(path.join(dir, 'a.md'));
+    await rm(path.join(dir, 'é/d.txt'));
+    const { documents } = await loadCorpus(dir, { logger: createSilentLogger(), cache });
+    expect(documents.map((d) => d.path)).toEqual(['b.md', 'z.md', 'é/c.md']);
+    expect([...cache.keys()].sort()).toEqual(['b.md', 'z.md', 'é/c.md']);
   });
 
   it('returns one failure when the path is a file', async () => {
