@@ -168,8 +168,8 @@ export interface StallReport<T> {
    */
   stallWaitedMs: number;
   /**
-   * How long the event loop's thread ran during the longest stall: its own work (code, garbage collection, page
-   * faults). What is neither this nor `stallWaitedMs` it spent blocked, in a system call or on a lock.
+   * How long the event loop's thread ran during the longest stall and the timer period before it: its own work
+   * (code, garbage collection, page faults). What is neither this nor `stallWaitedMs` it spent blocked or asleep.
    */
   stallRanMs: number;
   /** The longest stall during which no CPU reported steal time (a pause the hypervisor does not explain). */

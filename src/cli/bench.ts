@@ -613,7 +613,8 @@ function renderStalls(report: BenchReport): string {
     );
   return (
     "Verbatim's longest stalls, with the phase when each began (→ ended), the hypervisor's steal time during it, " +
-    `the event loop's wait for a core and its own running time: ${longest.join('; ')}` +
+    "the event loop's wait for a core and its own running time (over the stall and the timer's 10 ms period): " +
+    longest.join('; ') +
     (quiet.length > 0 ? `\nThe longest with no steal, where the longest had some: ${quiet.join('; ')}` : '')
   );
 }
