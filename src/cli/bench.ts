@@ -606,7 +606,7 @@ function renderStalls(report: BenchReport): string {
       `${name} ${describe(op.maxStallMs, op.stallPhase, op.stallStealMs, op.stallWaitedMs, op.stallRanMs)}`,
   );
   const quiet = ops
-    .filter(([, op]) => op.maxQuietStallMs < op.maxStallMs)
+    .filter(([, op]) => op.stallStealMs > 0)
     .map(
       ([name, op]) =>
         `${name} ${describe(op.maxQuietStallMs, op.quietStallPhase, 0, op.quietStallWaitedMs, op.quietStallRanMs)}`,
