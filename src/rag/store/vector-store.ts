@@ -989,6 +989,7 @@ export class HnswVectorStore extends VectorStore {
     this.needsFullRebuild = false;
     lap('storingMs');
 
+    await this.lexical.reserve(newChunks.length, nextLabel);
     for (let i = 0; i < newChunks.length; i += 1) {
       const chunk = newChunks[i] as StoredChunk;
       this.lexical.add(chunk.label, chunk.text);

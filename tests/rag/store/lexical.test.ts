@@ -57,6 +57,46 @@ describe('LexicalIndex (BM25)', () => {
   });
 });
 
+describe('LexicalIndex reserve', () => {
+  const text = (i: number) =>
+    `${['Azure', 'Microsoft', 'armée', 'Gaza', 'enquête'][i % 5]} ${['appels', 'données'][i % 2]} numéro ${i % 41}`;
+  const queries = ['Azure appels', 'armée données numéro 7', 'Gaza', 'enquête numéro 40'];
+
+  it('makes room for a change before it is added, answering as the index grown chunk by chunk', async () => {
+    const grown = new LexicalIndex();
+    const reserved = new LexicalIndex();
+    for (let i = 0; i < 300; i += 1) {
+      grown.add(i, text(i));
+      reserved.add(i, text(i));
+    }
+    // Loaded: the chunks added after a load keep their terms in arrays that start at the loaded slots.
+    const loaded = LexicalIndex.deserialize(await saved(reserved));
+    for (const index of [reserved, loaded]) await index.reserve(5000, 5300);
+    for (let i = 300; i < 5300; i += 1) for (const index of [grown, reserved, loaded]) index.add(i, text(i));
+    for (let i = 0; i < 5300; i += 11) for (const index of [grown, reserved, loaded]) index.remove(i);
+    for (const q of queries) {
+      const expected = grown.query(q, 50, all);
+      expect(expected.length).toBeGreaterThan(0);
+      expect(reserved.query(q, 50, all)).toEqual(expected);
+      expect(loaded.query(q, 50, all)).toEqual(expected);
+    }
+  });
+
+  it('lets events run between the arrays it makes room in', async () => {
+    const index = new LexicalIndex();
+    let turns = 0;
+    let done = false;
+    const count = () => {
+      turns += 1;
+      if (!done) setImmediate(count);
+    };
+    setImmediate(count);
+    await index.reserve(100_000, 100_000);
+    done = true;
+    expect(turns).toBeGreaterThanOrEqual(7);
+  });
+});
+
 describe('LexicalIndex removals', () => {
   it('scores as an index built from the survivors only, once the added chunks fill more than one block of terms', () => {
     // 40,000 chunks of 32 distinct words: 1.28M term ids, more than one 1M-entry block.
