@@ -8,6 +8,7 @@ import {
   yieldToEventLoop,
 } from '../../src/rag/pacing.js';
 import { createRandom } from '../../src/cli/bench-corpus.js';
+import { countTurns } from '../helpers/event-loop.js';
 
 describe('createPacer', () => {
   it('lets queued events run once a slice is spent, and starts a new slice after', async () => {
@@ -50,20 +51,6 @@ describe('createPacer', () => {
 
 /** A pacer that yields at every tick. */
 const yieldingPacer = { tick: () => yieldToEventLoop() };
-
-/** Runs `work` and counts the event-loop turns other events got while it ran. */
-async function countTurns<T>(work: () => Promise<T>): Promise<{ result: T; turns: number }> {
-  let turns = 0;
-  let done = false;
-  const watch = () => {
-    turns += 1;
-    if (!done) setImmediate(watch);
-  };
-  setImmediate(watch);
-  const result = await work();
-  done = true;
-  return { result, turns };
-}
 
 describe('sortPaced', () => {
   it('sorts as Array.prototype.sort does, across run boundaries, and lets events run while it sorts', async () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { loadHnswlib } from '../../../src/rag/store/hnswlib.js';
 import { LexicalIndex, type Bm25Kernel } from '../../../src/rag/store/lexical.js';
 import { analyze } from '../../../src/rag/text/tokenize.js';
+import { countTurns } from '../../helpers/event-loop.js';
 
 /** The file's bytes, from the parts `serialize` writes one after the other. */
 const saved = async (index: LexicalIndex) => Buffer.concat(await index.serialize());
@@ -84,15 +85,7 @@ describe('LexicalIndex reserve', () => {
 
   it('lets events run between the arrays it makes room in', async () => {
     const index = new LexicalIndex();
-    let turns = 0;
-    let done = false;
-    const count = () => {
-      turns += 1;
-      if (!done) setImmediate(count);
-    };
-    setImmediate(count);
-    await index.reserve(100_000, 100_000);
-    done = true;
+    const { turns } = await countTurns(() => index.reserve(100_000, 100_000));
     expect(turns).toBeGreaterThanOrEqual(7);
   });
 });
