@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalHashEmbeddings } from '../../../src/rag/embeddings/local.js';
 import { ParallelLocalEmbeddings } from '../../../src/rag/embeddings/parallel.js';
+import { countTurns } from '../../helpers/event-loop.js';
 
 describe('ParallelLocalEmbeddings', () => {
   let parallel: ParallelLocalEmbeddings | undefined;
@@ -32,6 +33,17 @@ describe('ParallelLocalEmbeddings', () => {
       new LocalHashEmbeddings({ dimensions: 64 })
         .embed('Amazon reste silencieuse.')
         .map((x) => Math.fround(x)),
+    );
+  });
+
+  it('lets other events run while it embeds a small batch on the calling thread, and gives the same vectors', async () => {
+    parallel = new ParallelLocalEmbeddings({ dimensions: 64, threads: 2, sliceMs: 0 });
+    const texts = Array.from({ length: 40 }, (_, i) => `Phrase ${i} : le ministère de la Défense israélien.`);
+    const { result, turns } = await countTurns(() => parallel!.embedDocumentsToFloat32(texts));
+    expect(turns).toBeGreaterThanOrEqual(texts.length - 1);
+    const local = new LocalHashEmbeddings({ dimensions: 64 });
+    expect(result.map((v) => Array.from(v))).toEqual(
+      texts.map((t) => Array.from(Float32Array.from(local.embed(t)))),
     );
   });
 });
