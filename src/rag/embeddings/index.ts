@@ -1,6 +1,7 @@
 import type { Config } from '../../config.js';
 import { AppError, ErrorCode } from '../../errors.js';
 import type { Logger } from '../../logger.js';
+import { prepareGlossary } from '../text/glossary.js';
 import { ParallelLocalEmbeddings } from './parallel.js';
 import { OpenAICompatibleEmbeddings } from './openai.js';
 import type { VerbatimEmbeddings } from './types.js';
@@ -19,12 +20,14 @@ export interface EmbeddingsDeps {
 /**
  * Builds the embeddings model the configuration asks for: the only place that picks a provider. With
  * `EMBEDDINGS_PROVIDER=openai` and no `EMBEDDINGS_DIMENSIONS`, one probe request learns the vector length, so a
- * wrong URL, model or key fails here, at start-up, rather than in the middle of indexing.
+ * wrong URL, model or key fails here, at start-up, rather than in the middle of indexing. The local embedder's
+ * glossary index is built here too, rather than on the event loop during the first question or refresh.
  */
 export async function createEmbeddings(config: Config, deps: EmbeddingsDeps): Promise<VerbatimEmbeddings> {
   const log = deps.logger.child({ component: 'embeddings' });
   if (config.EMBEDDINGS_PROVIDER === 'local') {
     const embeddings = new ParallelLocalEmbeddings({ dimensions: config.LOCAL_EMBEDDINGS_DIMENSIONS });
+    prepareGlossary();
     log.debug({ id: embeddings.id }, 'using local hashed embeddings');
     return embeddings;
   }

@@ -704,6 +704,20 @@ function buildIndex(): Index {
 const NONE: readonly string[] = [];
 
 /**
+ * Builds the glossary's index now rather than on the first word looked up: it stems every entry, about 100 ms in a
+ * process whose code is not yet optimised, which would otherwise hold the event loop during the first question or
+ * refresh. Called at start-up; idempotent.
+ */
+export function prepareGlossary(): void {
+  index ??= buildIndex();
+}
+
+/** Whether the glossary's index has been built (by {@link prepareGlossary} or a first lookup). */
+export function glossaryIndexBuilt(): boolean {
+  return index !== undefined;
+}
+
+/**
  * The glossary concepts a word belongs to in `lang` (ids are line numbers of {@link GLOSSARY}), or an empty list.
  * `word` is the lower-cased word with its accents when available, `folded` its accent-folded form.
  */

@@ -1,5 +1,5 @@
 import { ParallelLocalEmbeddings } from '../../../src/rag/embeddings/parallel.js';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../../src/config.js';
 import { createSilentLogger } from '../../../src/logger.js';
 import { createEmbeddings } from '../../../src/rag/embeddings/index.js';
@@ -21,6 +21,18 @@ describe('createEmbeddings', () => {
     expect(embeddings).toBeInstanceOf(ParallelLocalEmbeddings);
     expect(embeddings.dimensions).toBe(512);
     expect(embeddings.id).toMatch(/^local-hash-v1.*:512$/);
+  });
+
+  it('builds the glossary index at start-up for the local embedder, not at its first question', async () => {
+    vi.resetModules();
+    const glossary = await import('../../../src/rag/text/glossary.js');
+    const factory = await import('../../../src/rag/embeddings/index.js');
+    expect(glossary.glossaryIndexBuilt()).toBe(false);
+    const embeddings = await factory.createEmbeddings(loadConfig({}), { logger: createSilentLogger() });
+    expect(glossary.glossaryIndexBuilt()).toBe(true);
+    expect(await embeddings.embedQuery('Azure')).toEqual(
+      new LocalHashEmbeddings({ dimensions: embeddings.dimensions }).embed('Azure'),
+    );
   });
 
   it('picks the OpenAI-compatible client when configured, probing its dimensions', async () => {
