@@ -1,4 +1,4 @@
-import { sortPacedBy, type Pacer } from '../pacing.js';
+import { firstAbove, sortPacedBy, type Pacer } from '../pacing.js';
 
 /** What {@link sortById} and {@link mergeById} order: anything with an id. */
 interface WithId {
@@ -32,7 +32,7 @@ export function newestDocuments<T extends WithId & { date: string }>(documents: 
 /** Documents sorted by id; a large set is sorted in paced runs (125k documents took 200-330 ms in one sort). */
 export async function sortById<T extends WithId>(documents: readonly T[], pacer: Pacer): Promise<T[]> {
   if (documents.length <= 4096) return [...documents].sort(compareIds);
-  return sortPacedBy(documents, (d) => d.id, pacer);
+  return sortPacedBy(documents, byId, pacer);
 }
 
 /**
@@ -50,7 +50,7 @@ export async function mergeById<T extends WithId>(
   const incoming = await sortById(added, pacer);
   const drops: number[] = [];
   for (const id of dropped) {
-    const at = firstAbove(sorted, id, true);
+    const at = firstAbove(sorted, byId, id, true);
     if (at < sorted.length && (sorted[at] as T).id === id) drops.push(at);
     const pause = pacer.tick();
     if (pause) await pause;
@@ -60,7 +60,7 @@ export async function mergeById<T extends WithId>(
   // list order would put it.
   const places = new Int32Array(incoming.length);
   for (let j = 0; j < incoming.length; j += 1) {
-    places[j] = firstAbove(sorted, (incoming[j] as T).id, false);
+    places[j] = firstAbove(sorted, byId, (incoming[j] as T).id, false);
     const pause = pacer.tick();
     if (pause) await pause;
   }
@@ -97,15 +97,4 @@ export async function mergeById<T extends WithId>(
 
 const PIECES_PER_CONCAT = 4096;
 
-/** The first index of `sorted` whose id is above `id` (or at least `id` when `orEqual`): a binary search. */
-function firstAbove(sorted: readonly WithId[], id: string, orEqual: boolean): number {
-  let low = 0;
-  let high = sorted.length;
-  while (low < high) {
-    const middle = (low + high) >>> 1;
-    const other = (sorted[middle] as WithId).id;
-    if (other < id || (!orEqual && other === id)) low = middle + 1;
-    else high = middle;
-  }
-  return low;
-}
+const byId = (item: WithId): string => item.id;
