@@ -1,6 +1,14 @@
 import { ShardedMap, ShardedSet, type ShardKey } from '../sharded-map.js';
 
 const REMOVED = Symbol('removed');
+
+/**
+ * The entries a change writes: an array, or an iterable that says its size up front and may build each entry as it is
+ * read (read once). A lazy one keeps a large change from holding an `[key, value]` array per entry until the map is
+ * built: at a million chunks those arrays survived into the old generation and lengthened every young collection.
+ */
+export type ChangeEntries<K, V> =
+  readonly (readonly [K, V])[] | (Iterable<readonly [K, V]> & { readonly size: number });
 /** Overlays below this size are never folded: copying them costs less than a new base. */
 const MIN_OVERLAY = 1024;
 
@@ -37,27 +45,32 @@ export class LayeredMap<K extends ShardKey, V> {
   /**
    * A new version with the `remove` keys removed, then the `set` entries written; this version is unchanged. A small
    * change copies only the overlay; a change larger than a quarter of the map, or an overlay grown past a sixteenth
-   * of it, builds a new base instead. `pause` runs after each entry copied or written, so a large change can yield.
+   * of it, builds a new base instead. `pause` runs after each entry copied or written, so a large change can yield;
+   * it is awaited only when it returns a promise (awaiting `undefined` costs a microtask turn per entry).
    */
   async derive(
-    set: readonly (readonly [K, V])[],
+    set: ChangeEntries<K, V>,
     remove: readonly K[],
     pause: () => Promise<void> | undefined = () => undefined,
   ): Promise<LayeredMap<K, V>> {
-    if (set.length + remove.length > Math.max(MIN_OVERLAY, this.size / 4)) {
+    const setCount = 'length' in set ? set.length : set.size;
+    if (setCount + remove.length > Math.max(MIN_OVERLAY, this.size / 4)) {
       const removed = new ShardedSet<K>();
       for (const key of remove) {
         removed.add(key);
-        await pause();
+        const due = pause();
+        if (due) await due;
       }
       const base = new ShardedMap<K, V>();
       for (const [key, value] of this.entries()) {
         if (!removed.has(key)) base.set(key, value);
-        await pause();
+        const due = pause();
+        if (due) await due;
       }
       for (const [key, value] of set) {
         base.set(key, value);
-        await pause();
+        const due = pause();
+        if (due) await due;
       }
       return LayeredMap.of(base);
     }
@@ -76,7 +89,8 @@ export class LayeredMap<K extends ShardKey, V> {
     for (const [key, value] of set) {
       if (!present(key)) size += 1;
       overlay.set(key, value);
-      await pause();
+      const due = pause();
+      if (due) await due;
     }
     const next = new LayeredMap(this.base, overlay, size);
     return overlay.size > Math.max(MIN_OVERLAY, size / 16) ? next.flatten(pause) : next;
@@ -91,7 +105,8 @@ export class LayeredMap<K extends ShardKey, V> {
     const base = new ShardedMap<K, V>();
     for (const [key, value] of this.entries()) {
       base.set(key, value);
-      await pause();
+      const due = pause();
+      if (due) await due;
     }
     return LayeredMap.of(base);
   }

@@ -997,20 +997,22 @@ export class HnswVectorStore extends VectorStore {
       if (pause) await pause;
     }
     // The served maps are versioned: the next one shares the current one's entries, so a change costs its own size.
-    const newRecords: [number, ChunkRecord][] = [];
-    for (const { document, chunks } of upserts) {
-      for (const chunk of chunks) newRecords.push([chunk.label, toRecord(chunk, document)]);
-      const pause = pacer.tick();
-      if (pause) await pause;
-    }
+    // Each record is made as the map reads it (see ChangeEntries).
+    const newRecords = {
+      size: newChunks.length,
+      *[Symbol.iterator]() {
+        for (const { document, chunks } of upserts)
+          for (const chunk of chunks) yield [chunk.label, toRecord(chunk, document)] as const;
+      },
+    };
     const tick = () => pacer.tick();
     const records = await this.snapshot.records.derive(newRecords, oldLabels, tick);
-    const servedDocuments: [string, StoredDocument][] = [];
-    for (const { document } of upserts) {
-      servedDocuments.push([document.id, document]);
-      const pause = pacer.tick();
-      if (pause) await pause;
-    }
+    const servedDocuments = {
+      size: upserts.length,
+      *[Symbol.iterator]() {
+        for (const { document } of upserts) yield [document.id, document] as const;
+      },
+    };
     const documents = await this.snapshot.documents.derive(servedDocuments, dropIds, tick);
     const sorted = await mergeById(
       this.snapshot.sorted,

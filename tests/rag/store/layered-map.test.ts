@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { LayeredMap } from '../../../src/rag/store/layered-map.js';
+import { LayeredMap, type ChangeEntries } from '../../../src/rag/store/layered-map.js';
 
 type Change = { set: [number, string][]; remove: number[] };
 
@@ -11,6 +11,22 @@ const change = (keys: number): fc.Arbitrary<Change> =>
     }),
     remove: fc.array(fc.integer({ min: 0, max: keys }), { maxLength: 40 }),
   });
+
+/** `entries` as a change that makes each entry only when it is read, and counts its readings. */
+function lazy<K, V>(entries: readonly [K, V][]): ChangeEntries<K, V> & { readings: number; made: number } {
+  return {
+    size: entries.length,
+    readings: 0,
+    made: 0,
+    *[Symbol.iterator]() {
+      this.readings += 1;
+      for (const [key, value] of entries) {
+        this.made += 1;
+        yield [key, value] as const;
+      }
+    },
+  };
+}
 
 function applyToModel(model: Map<number, string>, { set, remove }: Change): Map<number, string> {
   const next = new Map(model);
@@ -35,13 +51,14 @@ describe('LayeredMap', () => {
       fc.asyncProperty(
         fc.integer({ min: 0, max: 2500 }),
         fc.array(change(2500), { minLength: 1, maxLength: 30 }),
-        async (initial, changes) => {
+        fc.boolean(),
+        async (initial, changes, lazily) => {
           const start = new Map(Array.from({ length: initial }, (_, i) => [i, `v${i}`] as [number, string]));
           let map = LayeredMap.of(new Map(start));
           let model = start;
           const versions: [LayeredMap<number, string>, Map<number, string>][] = [[map, model]];
           for (const c of changes) {
-            map = await map.derive(c.set, c.remove);
+            map = await map.derive(lazily ? lazy(c.set) : c.set, c.remove);
             model = applyToModel(model, c);
             versions.push([map, model]);
           }
@@ -83,5 +100,44 @@ describe('LayeredMap', () => {
     expect(big.size).toBe(5000);
     expect(big.overlaySize).toBe(0);
     expect(pauses).toBe(5000);
+  });
+
+  it('reads a lazy change once, making its entries as it writes them, for a small and a large change', async () => {
+    const base = LayeredMap.of(new Map(Array.from({ length: 8000 }, (_, i) => [i, i] as [number, number])));
+    for (const count of [10, 5000]) {
+      const entries = Array.from({ length: count }, (_, i) => [10_000 + i, -i] as [number, number]);
+      const change = lazy(entries);
+      const made: number[] = [];
+      const next = await base.derive(change, [0], () => {
+        made.push(change.made);
+        return undefined;
+      });
+      expect(change.readings).toBe(1);
+      expect(next.size).toBe(8000 - 1 + count);
+      expect(next.get(10_000 + count - 1)).toBe(-(count - 1));
+      expect(next.has(0)).toBe(false);
+      // The pause after the k-th written entry sees k entries made: none was made ahead of its writing.
+      expect(made.slice(-count)).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+    }
+  });
+
+  it('does not give up a microtask turn per entry when the pause has nothing to wait for', async () => {
+    const map = LayeredMap.of(new Map<number, number>());
+    let turns = 0;
+    let building = true;
+    const spin = () => {
+      if (!building) return;
+      turns += 1;
+      queueMicrotask(spin);
+    };
+    queueMicrotask(spin);
+    const big = await map.derive(
+      Array.from({ length: 5000 }, (_, i) => [i, i] as [number, number]),
+      [],
+      () => undefined,
+    );
+    building = false;
+    expect(big.size).toBe(5000);
+    expect(turns).toBeLessThan(10);
   });
 });
