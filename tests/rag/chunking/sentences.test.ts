@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { splitSentences } from '../../../src/rag/chunking/index.js';
+import { segmentBoundaries } from '../../../src/rag/chunking/sentences.js';
 import { normalizeText } from '../../../src/rag/text/normalize.js';
 import type { Sentence } from '../../../src/rag/types.js';
 
@@ -219,5 +220,68 @@ describe('splitSentences', () => {
       expectInvariants(text, splitSentences(text));
       expectInvariants(normalizeText(text), splitSentences(normalizeText(text)));
     }
+  });
+
+  it('finds in windows the boundaries one segmentation of the whole paragraph finds', () => {
+    const pieces = [
+      'M. Dupont',
+      ' Mme. Durand',
+      ' a dit.',
+      ' « Pourquoi ? »',
+      ' demanda-t-il.',
+      ' J. K. Rowling',
+      ' p. 12',
+      ' 3.14',
+      ' https://ex.com/a.b',
+      '...',
+      ' Ok!',
+      ' Mr. Smith said "Go."',
+      ' (voir ci-dessus.)',
+      ' »',
+      'U.S.A. is',
+      ' fin?',
+      '1234567890',
+      '?!',
+      ' ”',
+      ' a',
+      ' B',
+      ' ',
+    ];
+    const random = rng(31);
+    for (let i = 0; i < 300; i += 1) {
+      const paragraph = Array.from(
+        { length: 1 + Math.floor(random() * 300) },
+        () => pieces[Math.floor(random() * pieces.length)] ?? '',
+      ).join('');
+      const language = random() < 0.5 ? 'fr' : 'en';
+      const whole = [...new Intl.Segmenter(language, { granularity: 'sentence' }).segment(paragraph)]
+        .map((s) => s.index)
+        .filter((index) => index > 0);
+      expect(segmentBoundaries(paragraph, language, 64, 16)).toEqual(whole);
+      expect(segmentBoundaries(paragraph, language, 256, 64)).toEqual(whole);
+    }
+  });
+
+  it('never gives the segmenter a whole long line, so its cost grows with the length, not its square', () => {
+    const sentence = 'Le ministère de la Défense a réagi à l’enquête publiée jeudi. ';
+    const line = sentence.repeat(2000).trim();
+    const inputs: number[] = [];
+    const original = Intl.Segmenter.prototype.segment;
+    const spy = vi.spyOn(Intl.Segmenter.prototype, 'segment').mockImplementation(function (
+      this: Intl.Segmenter,
+      input: string,
+    ) {
+      inputs.push(input.length);
+      return original.call(this, input);
+    });
+    try {
+      const sentences = splitSentences(line);
+      expect(sentences).toHaveLength(2000);
+      expect(sentences.every((s) => s.text === sentence.trim())).toBe(true);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(Math.max(...inputs)).toBeLessThanOrEqual(2048);
+    expect(inputs.reduce((a, b) => a + b, 0)).toBeLessThan(2 * line.length);
   });
 });
