@@ -1,7 +1,7 @@
 import path from 'node:path';
 import matter from 'gray-matter';
 import { z } from 'zod';
-import { detectLanguage } from '../text/language.js';
+import { detectDocumentLanguage } from '../text/language.js';
 import { normalizeText } from '../text/normalize.js';
 import type { SourceDocument } from '../types.js';
 import { extractHtml } from './html.js';
@@ -281,7 +281,7 @@ export function parseDocument(input: ParseInput): ParseResult {
   const declaredLanguage = extracted.value.language;
   const language = declaredLanguage
     ? checkLanguage(declaredLanguage)
-    : { ok: true as const, value: detectLanguage(text) ?? 'fr' };
+    : { ok: true as const, value: detectDocumentLanguage(text) ?? 'fr' };
   if (!language.ok) return language;
   const url = extracted.value.url ? checkUrl(extracted.value.url) : { ok: true as const, value: '' };
   if (!url.ok) return url;

@@ -37,3 +37,14 @@ export function detectLanguage(text: string): Language | undefined {
   if (fr === en) return undefined;
   return fr > en ? 'fr' : 'en';
 }
+
+/**
+ * Characters of a document its language is guessed from: the first 20,000 (some 3,000 words) say as much as the
+ * rest, and reading the whole of a 2 MB text took 100 ms of the event loop.
+ */
+export const DOCUMENT_SAMPLE_CHARS = 20_000;
+
+/** {@link detectLanguage} of a document, from its first {@link DOCUMENT_SAMPLE_CHARS} characters. */
+export function detectDocumentLanguage(text: string): Language | undefined {
+  return detectLanguage(text.length > DOCUMENT_SAMPLE_CHARS ? text.slice(0, DOCUMENT_SAMPLE_CHARS) : text);
+}

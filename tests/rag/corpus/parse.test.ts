@@ -6,6 +6,7 @@ import {
   SUPPORTED_EXTENSIONS,
   type ParseResult,
 } from '../../../src/rag/corpus/index.js';
+import { DOCUMENT_SAMPLE_CHARS, detectLanguage } from '../../../src/rag/text/language.js';
 import type { SourceDocument } from '../../../src/rag/types.js';
 
 function parsed(fileName: string, content: Buffer | string): SourceDocument {
@@ -114,6 +115,16 @@ describe('parseDocument: Markdown', () => {
 
   it('keeps only the primary subtag of a regional language code', () => {
     expect(parsed('l.md', '---\nlanguage: fr-FR\n---\nTexte.').language).toBe('fr');
+  });
+
+  it('guesses the language of a long text from its beginning, however long the rest', () => {
+    const french = 'Le ministère a réagi à l’enquête publiée par la société. ';
+    const english = 'The company said that it would not comment on the report. ';
+    const opening = french.repeat(Math.ceil(DOCUMENT_SAMPLE_CHARS / french.length));
+    const text = opening + english.repeat(Math.ceil((4 * opening.length) / english.length));
+    expect(detectLanguage(text)).toBe('en');
+    expect(parsed('long.txt', text).language).toBe('fr');
+    expect(parsed('short.txt', english + french + english).language).toBe('en');
   });
 
   it('defaults the language to French when the text gives no signal', () => {
