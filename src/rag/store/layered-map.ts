@@ -9,6 +9,7 @@ const REMOVED = Symbol('removed');
  */
 export type ChangeEntries<K, V> =
   readonly (readonly [K, V])[] | (Iterable<readonly [K, V]> & { readonly size: number });
+
 /** Overlays below this size are never folded: copying them costs less than a new base. */
 const MIN_OVERLAY = 1024;
 
